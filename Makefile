@@ -1,0 +1,99 @@
+# resil-init — see README.md. `make`, `make test`, `make static`, `make demo`.
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+PREFIX  ?= /usr/local
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+PKGS        := libcurl libcjson
+PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -DRESIL_VERSION='"$(VERSION)"'
+LDLIBS  := $(PKG_LIBS)
+
+SRCS      := $(wildcard src/*.c)
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+
+# Each flavour builds into its own directory: plain, or with sanitizers (SAN=1).
+ifeq ($(SAN),1)
+  BUILD      := build/asan
+  ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS    += -fsanitize=address,undefined
+else
+  BUILD      := build
+endif
+
+BIN       := $(BUILD)/resil-init
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+
+.PHONY: all static test unit integration test-static test-asan demo install lint format bench clean examples
+
+all: $(BIN) examples
+
+examples: $(EXAMPLE_BINS)
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/resil/*.h) | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BIN): $(BUILD)/obj/main.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS) -lcmocka
+
+$(BUILD)/examples/%: examples/%.c | $(BUILD)/examples
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/examples:
+	mkdir -p $@
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: $(BIN) examples
+	RESIL_INIT_BIN=$(abspath $(BIN)) RESIL_EXAMPLES=$(abspath $(BUILD)/examples) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+test: unit integration
+
+# The sanitizer build runs the same unit and integration suites.
+test-asan:
+	$(MAKE) SAN=1 test
+
+# The static musl binary: the same steps as the Dockerfile's build stage.
+static: build/resil-init-static
+
+build/resil-init-static: $(SRCS) $(wildcard include/resil/*.h) scripts/build-static.sh
+	sh scripts/build-static.sh
+
+# The init-core and supervision suites against the static binary.
+test-static: build/resil-init-static examples
+	RESIL_INIT_BIN=$(abspath build/resil-init-static) RESIL_EXAMPLES=$(abspath build/examples) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+demo: $(BIN) examples
+	sh examples/demo.sh
+
+bench: $(BIN) build/resil-init-static examples
+	sh bench/run.sh
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/resil-init
+	install -D -m 0644 docs/resil-init.1 $(DESTDIR)$(PREFIX)/share/man/man1/resil-init.1
+
+lint:
+	clang-format --dry-run --Werror src/*.c include/resil/*.h tests/unit/*.c examples/*.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -Iinclude src
+
+format:
+	clang-format -i src/*.c include/resil/*.h tests/unit/*.c examples/*.c
+
+clean:
+	rm -rf build

@@ -1,0 +1,59 @@
+/* Health checks: libcurl's multi interface driven by the event loop's fds and
+ * timers, one request at a time, judged by HTTP status and a JSON verdict. */
+#ifndef RESIL_HEALTH_H
+#define RESIL_HEALTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "resil/config.h"
+#include "resil/loop.h"
+
+#define HEALTH_BODY_MAX (64 * 1024)
+
+enum health_status { HEALTH_UNKNOWN, HEALTH_STARTING, HEALTH_HEALTHY, HEALTH_UNHEALTHY };
+
+enum health_verdict { VERDICT_PASS, VERDICT_WARN, VERDICT_FAIL };
+
+/* Judges one response. verdict_out gets the verdict string found in the body
+ * (empty when none). A truncated body is judged by its status code alone. */
+enum health_verdict health_judge(long http_status, const char *body, size_t len, bool truncated,
+                                 const char *field, char *verdict_out, size_t outlen);
+
+struct health_check_result {
+    bool passed;
+    enum health_verdict verdict;
+    long http_status;        /* 0 when no response */
+    char verdict_text[64];   /* the body's verdict string, may be empty */
+    char error[160];         /* why it failed, in words ("HTTP 503", "timeout after 5s", ...) */
+};
+
+struct health_state {
+    enum health_status status;
+    unsigned consecutive_failures;
+    long long last_check_at_ms;   /* CLOCK_REALTIME ms, 0 = never */
+    long last_http_status;
+    char last_verdict[64];
+    char last_error[160];
+};
+
+/* Called when the status changes (starting -> healthy, healthy -> unhealthy, ...). */
+typedef void (*health_change_cb)(void *ctx, enum health_status old_status,
+                                 enum health_status new_status,
+                                 const struct health_check_result *last);
+
+struct health;
+
+/* NULL with err filled when the URL or options are unusable. */
+struct health *health_new(struct loop *loop, const struct resil_config *cfg, health_change_cb cb,
+                          void *ctx, char *err, size_t errlen);
+/* The app has (re)started: status -> starting, first check one interval from now. */
+void health_app_started(struct health *h);
+/* The app is stopping or gone: cancel the timer and any check in flight. */
+void health_app_stopped(struct health *h);
+const struct health_state *health_get_state(const struct health *h);
+const char *health_status_name(enum health_status s);
+void health_free(struct health *h);
+
+#endif

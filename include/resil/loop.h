@@ -1,0 +1,41 @@
+/* The one event loop: epoll over file descriptors and timerfd-backed timers.
+ * Nothing here sleeps except epoll_wait, and with no armed timer it waits forever. */
+#ifndef RESIL_LOOP_H
+#define RESIL_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct loop;
+struct loop_timer;
+
+typedef void (*loop_fd_cb)(struct loop *loop, int fd, uint32_t events, void *data);
+typedef void (*loop_timer_cb)(struct loop *loop, struct loop_timer *timer, void *data);
+
+struct loop *loop_new(void);
+void loop_free(struct loop *loop);
+
+/* events are EPOLLIN / EPOLLOUT / EPOLLPRI ... The fd stays owned by the caller. */
+int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb, void *data);
+int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
+void loop_del_fd(struct loop *loop, int fd);
+
+struct loop_timer *loop_timer_new(struct loop *loop, loop_timer_cb cb, void *data);
+/* One-shot, delay_ms from now (0 fires on the next turn). Re-arming replaces. */
+void loop_timer_arm(struct loop_timer *timer, uint64_t delay_ms);
+void loop_timer_disarm(struct loop_timer *timer);
+bool loop_timer_armed(const struct loop_timer *timer);
+void loop_timer_free(struct loop_timer *timer);
+
+/* Runs until loop_stop(); returns 0, or -1 when epoll itself fails. */
+int loop_run(struct loop *loop);
+void loop_stop(struct loop *loop);
+
+/* In a forked child before exec: close every descriptor the loop knows about,
+ * so the app inherits none of resil-init's own. Async-signal-safe. */
+void loop_close_all_in_child(struct loop *loop);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t loop_now_ms(void);
+
+#endif

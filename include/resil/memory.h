@@ -1,0 +1,75 @@
+/* Memory: the container's cgroup limit, working set, pressure and OOM kills,
+ * the tier they make, and the emergency-mode decision. */
+#ifndef RESIL_MEMORY_H
+#define RESIL_MEMORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "resil/config.h"
+#include "resil/loop.h"
+
+enum memory_tier { TIER_UNKNOWN, TIER_NORMAL, TIER_WARNING, TIER_CRITICAL };
+
+struct memory_sample {
+    bool available;             /* false: no usable cgroup files */
+    bool limited;               /* a limit exists */
+    uint64_t limit_bytes;       /* when limited */
+    uint64_t usage_bytes;
+    uint64_t working_set_bytes; /* usage - inactive file cache */
+    double psi_some_avg10;      /* < 0 when the cgroup has no memory.pressure */
+    uint64_t oom_kills;         /* cumulative oom_kill count of the cgroup */
+    enum memory_tier tier;
+};
+
+/* --- parsers of cgroup file text (pure, unit-tested) --- */
+/* "max" or a number; *unlimited set for "max" and the v1 near-2^63 value. */
+int memory_parse_limit(const char *text, uint64_t *bytes, bool *unlimited);
+int memory_parse_u64(const char *text, uint64_t *out);
+/* a "key value" line file (memory.stat, memory.events, memory.oom_control) */
+int memory_parse_keyed(const char *text, const char *key, uint64_t *out);
+/* memory.pressure: the "some avg10=" value */
+int memory_parse_psi_some_avg10(const char *text, double *out);
+/* /proc/self/cgroup: the v2 path ("0::/x") and the v1 memory path ("N:memory:/y"); each
+ * out may be NULL; a missing one is set to "" */
+int memory_parse_proc_cgroup(const char *text, char *v2_path, size_t v2len, char *v1_path,
+                             size_t v1len);
+
+enum memory_tier memory_tier_for(const struct memory_sample *s, const struct resil_config *cfg);
+const char *memory_tier_name(enum memory_tier t);
+
+/* --- the monitor --- */
+struct memory_monitor;
+
+struct memory_callbacks {
+    void *ctx;
+    void (*tier_changed)(void *ctx, enum memory_tier old_tier, enum memory_tier new_tier);
+    /* the working set stayed at or above --memory-restart for --memory-restart-for */
+    void (*restart_needed)(void *ctx, const struct memory_sample *s);
+    /* the cgroup's oom_kill count rose */
+    void (*oom_kill)(void *ctx, uint64_t total);
+};
+
+/* Never fails: odd or missing files make the sample unavailable, with one warning. */
+struct memory_monitor *memory_new(struct loop *loop, const struct resil_config *cfg,
+                                  const struct memory_callbacks *cb);
+/* Reads the files now and returns the fresh sample. */
+const struct memory_sample *memory_refresh(struct memory_monitor *m);
+const struct memory_sample *memory_current(const struct memory_monitor *m);
+/* Brackets one run of the app, for "did this run end in an OOM kill?". */
+void memory_app_started(struct memory_monitor *m);
+bool memory_oom_since_start(struct memory_monitor *m);
+/* Watching (PSI trigger, memory.events, sampling timer) only while an app runs. */
+void memory_watch(struct memory_monitor *m, bool on);
+void memory_free(struct memory_monitor *m);
+
+/* Environment for a start of the app: base env (envp) + RESIL_* variables + the emergency
+ * set (when emergency) + runtime hints. Returns a NULL-terminated malloc'd vector of
+ * malloc'd strings (free with memory_env_free). */
+char **memory_build_env(char **envp, const struct resil_config *cfg,
+                        const struct memory_sample *s, bool emergency, unsigned restart_count,
+                        const char *restart_reason);
+void memory_env_free(char **env);
+
+#endif

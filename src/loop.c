@@ -1,0 +1,238 @@
+/* The event loop. Every source is a file descriptor in one epoll set; timers are
+ * timerfds, so an idle resil-init sits in epoll_wait with no timeout at all. */
+#include "resil/loop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOOP_BATCH 32
+
+struct watch {
+    int fd;          /* -1 once deleted; freed after the current batch */
+    loop_fd_cb cb;
+    void *data;
+    struct watch *next;
+};
+
+struct loop_timer {
+    struct loop *loop;
+    int fd;
+    bool armed;
+    loop_timer_cb cb;
+    void *data;
+};
+
+struct loop {
+    int epfd;
+    bool stopping;
+    struct watch *watches;
+};
+
+uint64_t loop_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct loop *loop_new(void)
+{
+    struct loop *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return NULL;
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0) {
+        free(loop);
+        return NULL;
+    }
+    return loop;
+}
+
+static struct watch *find_watch(struct loop *loop, int fd)
+{
+    for (struct watch *w = loop->watches; w; w = w->next)
+        if (w->fd == fd)
+            return w;
+    return NULL;
+}
+
+int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb, void *data)
+{
+    struct watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->fd = fd;
+    w->cb = cb;
+    w->data = data;
+    struct epoll_event ev = {.events = events, .data.ptr = w};
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int saved = errno;
+        free(w);
+        errno = saved;
+        return -1;
+    }
+    w->next = loop->watches;
+    loop->watches = w;
+    return 0;
+}
+
+int loop_mod_fd(struct loop *loop, int fd, uint32_t events)
+{
+    struct watch *w = find_watch(loop, fd);
+    if (!w) {
+        errno = ENOENT;
+        return -1;
+    }
+    struct epoll_event ev = {.events = events, .data.ptr = w};
+    return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
+/* The watch itself is freed after the batch being dispatched, which may still
+ * hold a pointer to it. */
+void loop_del_fd(struct loop *loop, int fd)
+{
+    struct watch *w = find_watch(loop, fd);
+    if (!w)
+        return;
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+    w->fd = -1;
+}
+
+static void free_deleted_watches(struct loop *loop)
+{
+    struct watch **link = &loop->watches;
+    while (*link) {
+        struct watch *w = *link;
+        if (w->fd < 0) {
+            *link = w->next;
+            free(w);
+        } else {
+            link = &w->next;
+        }
+    }
+}
+
+static void timer_fired(struct loop *loop, int fd, uint32_t events, void *data)
+{
+    (void)loop;
+    (void)events;
+    struct loop_timer *t = data;
+    uint64_t expirations;
+    if (read(fd, &expirations, sizeof expirations) < 0)
+        return; /* EAGAIN: re-armed or disarmed since it fired */
+    t->armed = false;
+    t->cb(t->loop, t, t->data);
+}
+
+struct loop_timer *loop_timer_new(struct loop *loop, loop_timer_cb cb, void *data)
+{
+    struct loop_timer *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->loop = loop;
+    t->cb = cb;
+    t->data = data;
+    t->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (t->fd < 0 || loop_add_fd(loop, t->fd, EPOLLIN, timer_fired, t) < 0) {
+        if (t->fd >= 0)
+            close(t->fd);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void timer_set(struct loop_timer *t, uint64_t delay_ns)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = (time_t)(delay_ns / 1000000000ull);
+    its.it_value.tv_nsec = (long)(delay_ns % 1000000000ull);
+    timerfd_settime(t->fd, 0, &its, NULL);
+}
+
+void loop_timer_arm(struct loop_timer *t, uint64_t delay_ms)
+{
+    /* An all-zero it_value would disarm: "now" is one nanosecond away. */
+    timer_set(t, delay_ms ? delay_ms * 1000000ull : 1);
+    t->armed = true;
+}
+
+void loop_timer_disarm(struct loop_timer *t)
+{
+    if (!t)
+        return;
+    timer_set(t, 0);
+    t->armed = false;
+    /* Drop an expiration that is already pending so it cannot fire late. */
+    uint64_t expirations;
+    while (read(t->fd, &expirations, sizeof expirations) > 0) {
+    }
+}
+
+bool loop_timer_armed(const struct loop_timer *t)
+{
+    return t && t->armed;
+}
+
+void loop_timer_free(struct loop_timer *t)
+{
+    if (!t)
+        return;
+    loop_del_fd(t->loop, t->fd);
+    close(t->fd);
+    free(t);
+}
+
+static int dispatch_once(struct loop *loop)
+{
+    struct epoll_event events[LOOP_BATCH];
+    int n = epoll_wait(loop->epfd, events, LOOP_BATCH, -1);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    for (int i = 0; i < n; i++) {
+        struct watch *w = events[i].data.ptr;
+        if (w->fd >= 0)
+            w->cb(loop, w->fd, events[i].events, w->data);
+    }
+    free_deleted_watches(loop);
+    return 0;
+}
+
+int loop_run(struct loop *loop)
+{
+    loop->stopping = false;
+    while (!loop->stopping)
+        if (dispatch_once(loop) < 0)
+            return -1;
+    return 0;
+}
+
+void loop_stop(struct loop *loop)
+{
+    loop->stopping = true;
+}
+
+void loop_close_all_in_child(struct loop *loop)
+{
+    for (struct watch *w = loop->watches; w; w = w->next)
+        if (w->fd >= 0)
+            close(w->fd);
+    close(loop->epfd);
+}
+
+void loop_free(struct loop *loop)
+{
+    if (!loop)
+        return;
+    for (struct watch *w = loop->watches; w; w = w->next)
+        w->fd = -1;
+    free_deleted_watches(loop);
+    close(loop->epfd);
+    free(loop);
+}
