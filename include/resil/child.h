@@ -1,0 +1,51 @@
+/* Children: starting the app, reaping every child, and ending what is left. */
+#ifndef RESIL_CHILD_H
+#define RESIL_CHILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "resil/loop.h"
+#include "resil/signals.h"
+
+struct child_spawn {
+    char **argv; /* NULL-terminated; argv[0] looked up in PATH */
+    char **envp; /* the app's environment */
+    const struct signals *signals;
+    struct loop *loop; /* its descriptors are closed in the child */
+};
+
+struct child_process {
+    pid_t pid;
+    int exec_error_fd; /* read end of the CLOEXEC pipe; -1 once drained */
+};
+
+/* Forks the app into its own process group (foreground on the terminal when
+ * resil-init holds it). 0, or -1 with errno when fork itself failed. */
+int child_spawn(const struct child_spawn *req, struct child_process *out);
+
+/* After the app was reaped: the errno of a failed exec, or 0 when exec worked. */
+int child_exec_error(struct child_process *c);
+
+/* Reaps every child that has exited, calling on_exit for each.
+ * Returns true when resil-init has no children left at all. */
+bool child_reap_all(void (*on_exit)(void *ctx, pid_t pid, int status), void *ctx);
+
+/* Whether any process of the group still exists. */
+bool child_group_alive(pid_t pgid);
+
+/* Signals what is left: as PID 1 every other process of the namespace, otherwise
+ * the children reparented to resil-init that are not yet in *already (a list
+ * kept by the caller so a process gets each signal once). */
+struct pid_list {
+    pid_t *pids;
+    size_t count, cap;
+};
+void child_signal_leftovers(bool pid1, int sig, struct pid_list *already);
+void pid_list_free(struct pid_list *l);
+
+/* Exit code by the table of SPEC §4: N, or 128+S. */
+int child_status_code(int status);
+
+#endif

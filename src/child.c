@@ -1,0 +1,186 @@
+/* Starting and reaping processes. */
+#define _GNU_SOURCE /* execvpe, pipe2 */
+#include "resil/child.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* The terminal goes to the app only when resil-init holds it, as with `docker
+ * run -it`; a resil-init started in a shell's background must not steal it. */
+static bool owns_terminal(void)
+{
+    pid_t fg = tcgetpgrp(STDIN_FILENO);
+    return fg > 0 && fg == getpgrp();
+}
+
+/* Runs in the forked child, before exec: only async-signal-safe calls, since
+ * libcurl's resolver may have threads in the parent. */
+static void exec_app(const struct child_spawn *req, int error_fd, bool give_terminal)
+{
+    setpgid(0, 0);
+    /* SIGTTOU is still blocked here, which tcsetpgrp needs from a background group. */
+    if (give_terminal)
+        tcsetpgrp(STDIN_FILENO, getpid());
+    loop_close_all_in_child(req->loop);
+    signals_restore_in_child(req->signals);
+    execvpe(req->argv[0], req->argv, req->envp);
+    int err = errno;
+    ssize_t ignored = write(error_fd, &err, sizeof err);
+    (void)ignored;
+    _exit(err == ENOENT ? 127 : 126);
+}
+
+int child_spawn(const struct child_spawn *req, struct child_process *out)
+{
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return -1;
+    bool give_terminal = owns_terminal();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int saved = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        errno = saved;
+        return -1;
+    }
+    if (pid == 0) {
+        close(pipefd[0]);
+        exec_app(req, pipefd[1], give_terminal);
+    }
+    /* Set in the parent too, so signals sent right after fork reach the group. */
+    setpgid(pid, pid);
+    close(pipefd[1]);
+    fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+    out->pid = pid;
+    out->exec_error_fd = pipefd[0];
+    return 0;
+}
+
+int child_exec_error(struct child_process *c)
+{
+    if (c->exec_error_fd < 0)
+        return 0;
+    int err = 0;
+    ssize_t n = read(c->exec_error_fd, &err, sizeof err);
+    close(c->exec_error_fd);
+    c->exec_error_fd = -1;
+    return n == (ssize_t)sizeof err ? err : 0;
+}
+
+bool child_reap_all(void (*on_exit)(void *ctx, pid_t pid, int status), void *ctx)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid > 0) {
+            on_exit(ctx, pid, status);
+            continue;
+        }
+        if (pid < 0 && errno == EINTR)
+            continue;
+        return pid < 0 && errno == ECHILD;
+    }
+}
+
+bool child_group_alive(pid_t pgid)
+{
+    return pgid > 0 && (kill(-pgid, 0) == 0 || errno == EPERM);
+}
+
+static bool pid_list_has(const struct pid_list *l, pid_t pid)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (l->pids[i] == pid)
+            return true;
+    return false;
+}
+
+static void pid_list_add(struct pid_list *l, pid_t pid)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        pid_t *grown = realloc(l->pids, cap * sizeof *grown);
+        if (!grown)
+            return;
+        l->pids = grown;
+        l->cap = cap;
+    }
+    l->pids[l->count++] = pid;
+}
+
+void pid_list_free(struct pid_list *l)
+{
+    free(l->pids);
+    memset(l, 0, sizeof *l);
+}
+
+/* The parent pid from /proc/PID/stat; the command name may hold ')' so the
+ * fields are read after the last one. */
+static pid_t parent_of(const char *pid_dir)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *close_paren = strrchr(buf, ')');
+    char state;
+    int ppid;
+    if (!close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2)
+        return -1;
+    return (pid_t)ppid;
+}
+
+static void signal_children_once(int sig, struct pid_list *already)
+{
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return;
+    pid_t self = getpid();
+    struct dirent *de;
+    while ((de = readdir(proc)) != NULL) {
+        if (!isdigit((unsigned char)de->d_name[0]) || parent_of(de->d_name) != self)
+            continue;
+        pid_t pid = (pid_t)atoi(de->d_name);
+        if (already && pid_list_has(already, pid))
+            continue;
+        kill(pid, sig);
+        if (already)
+            pid_list_add(already, pid);
+    }
+    closedir(proc);
+}
+
+void child_signal_leftovers(bool pid1, int sig, struct pid_list *already)
+{
+    if (pid1) {
+        /* kill(-1) skips resil-init itself and reaches the whole namespace. */
+        kill(-1, sig);
+        return;
+    }
+    signal_children_once(sig, already);
+}
+
+int child_status_code(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return 70;
+}

@@ -1,0 +1,126 @@
+/* Signal plumbing for PID 1. Blocking plus signalfd rather than handlers: a PID 1
+ * without a handler never receives signals from inside its namespace, while a
+ * blocked signal is always queued, and reading it in the loop keeps every
+ * decision out of async-signal context. */
+#include "resil/signals.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+struct signals {
+    int fd;
+    sigset_t inherited_mask;
+    struct sigaction inherited_chld;
+    bool chld_changed;
+};
+
+/* Faults raised by resil-init's own code must keep their default action. */
+static bool is_synchronous(int sig)
+{
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP ||
+           sig == SIGSYS || sig == SIGABRT;
+}
+
+static void fill_blockable(sigset_t *set)
+{
+    sigfillset(set);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (is_synchronous(sig))
+            sigdelset(set, sig);
+}
+
+/* With SIGCHLD ignored the kernel would reap children itself and the app's exit
+ * status would be lost. */
+static int ensure_sigchld_default(struct signals *s)
+{
+    if (sigaction(SIGCHLD, NULL, &s->inherited_chld) < 0)
+        return -1;
+    if (s->inherited_chld.sa_handler != SIG_IGN && !(s->inherited_chld.sa_flags & SA_NOCLDWAIT))
+        return 0;
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    s->chld_changed = true;
+    return sigaction(SIGCHLD, &dfl, NULL);
+}
+
+struct signals *signals_setup(void)
+{
+    struct signals *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->fd = -1;
+    sigset_t blocked;
+    fill_blockable(&blocked);
+    if (sigprocmask(SIG_SETMASK, NULL, &s->inherited_mask) < 0 || ensure_sigchld_default(s) < 0 ||
+        sigprocmask(SIG_BLOCK, &blocked, NULL) < 0)
+        goto fail;
+    s->fd = signalfd(-1, &blocked, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->fd < 0)
+        goto fail;
+    return s;
+fail:
+    signals_free(s);
+    return NULL;
+}
+
+int signals_fd(const struct signals *s)
+{
+    return s->fd;
+}
+
+int signals_next(struct signals *s)
+{
+    struct signalfd_siginfo info;
+    for (;;) {
+        ssize_t n = read(s->fd, &info, sizeof info);
+        if (n == (ssize_t)sizeof info)
+            return (int)info.ssi_signo;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return 0;
+    }
+}
+
+void signals_restore_in_child(const struct signals *s)
+{
+    if (s->chld_changed)
+        sigaction(SIGCHLD, &s->inherited_chld, NULL);
+    sigprocmask(SIG_SETMASK, &s->inherited_mask, NULL);
+}
+
+void signals_free(struct signals *s)
+{
+    if (!s)
+        return;
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s);
+}
+
+int signals_rewrite(const struct resil_config *cfg, int sig)
+{
+    if (sig > 0 && sig < RESIL_MAX_SIGNAL && cfg->rewrite[sig] >= 0)
+        return cfg->rewrite[sig];
+    return sig;
+}
+
+bool signals_forwardable(int sig)
+{
+    return sig != SIGCHLD && sig != SIGPIPE && !is_synchronous(sig);
+}
+
+int signals_send_to_app(pid_t app_pid, bool single, int sig)
+{
+    if (app_pid <= 0)
+        return -1;
+    /* The app may have made itself a group leader elsewhere; its own pid is
+     * still reachable then. */
+    if (single || kill(-app_pid, sig) < 0)
+        return kill(app_pid, sig);
+    return 0;
+}
