@@ -9,34 +9,27 @@
 #include "resil/health.h"
 #include "resil/memory.h"
 
-enum app_state {
-    APP_STARTING,
-    APP_RUNNING,
-    APP_UNHEALTHY,
-    APP_STOPPING,
-    APP_BACKOFF,
-    APP_EXITED
-};
+enum app_state { APP_STARTING, APP_RUNNING, APP_UNHEALTHY, APP_STOPPING, APP_BACKOFF, APP_EXITED };
 
 struct status_exit {
     bool present;
-    int code;           /* exit status, or -1 when killed by a signal */
-    int signal;         /* 0 when it exited */
-    char reason[32];    /* crash, unhealthy, memory, oom, exit, stop, ... */
-    long long at_ms;    /* CLOCK_REALTIME ms */
+    int code;        /* exit status, or -1 when killed by a signal */
+    int signal;      /* 0 when it exited */
+    char reason[32]; /* crash, unhealthy, memory, oom, exit, stop, ... */
+    long long at_ms; /* CLOCK_REALTIME ms */
 };
 
 struct status_snapshot {
     int resil_pid;
-    int app_pid;        /* 0 when no app runs */
+    int app_pid; /* 0 when no app runs */
     enum app_state state;
     long long started_at_ms;
     unsigned restarts;
     bool emergency;
     struct status_exit last_exit;
-    const char *health_url;              /* NULL when no health loop */
-    const struct health_state *health;   /* NULL when no health loop */
-    const struct memory_sample *memory;  /* NULL when unknown */
+    const char *health_url;             /* NULL when no health loop */
+    const struct health_state *health;  /* NULL when no health loop */
+    const struct memory_sample *memory; /* NULL when unknown */
 };
 
 const char *app_state_name(enum app_state s);

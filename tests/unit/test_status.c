@@ -1,0 +1,140 @@
+/* status.json fields and types (SPEC §5, §6). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "resil/status.h"
+
+static cJSON *render(const struct status_snapshot *s)
+{
+    char *text = status_to_json(s);
+    assert_non_null(text);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    assert_non_null(root);
+    return root;
+}
+
+static const cJSON *at(const cJSON *obj, const char *a, const char *b)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(obj, a);
+    return b ? cJSON_GetObjectItemCaseSensitive(o, b) : o;
+}
+
+static void running_app_has_numbers_booleans_and_rfc3339(void **state)
+{
+    (void)state;
+    struct health_state hs = {.status = HEALTH_HEALTHY,
+                              .consecutive_failures = 0,
+                              .last_check_at_ms = 1700000000123LL,
+                              .last_http_status = 200};
+    snprintf(hs.last_verdict, sizeof hs.last_verdict, "ok");
+    struct memory_sample ms = {.available = true,
+                               .limited = true,
+                               .limit_bytes = 512ull << 20,
+                               .working_set_bytes = 100ull << 20,
+                               .psi_some_avg10 = 1.5,
+                               .oom_kills = 2,
+                               .tier = TIER_NORMAL};
+    struct status_snapshot s = {.resil_pid = 1,
+                                .app_pid = 7,
+                                .state = APP_RUNNING,
+                                .started_at_ms = 1700000000000LL,
+                                .restarts = 3,
+                                .emergency = true,
+                                .health_url = "http://127.0.0.1:3000/health",
+                                .health = &hs,
+                                .memory = &ms};
+    cJSON *root = render(&s);
+    assert_true(cJSON_IsString(at(root, "version", NULL)));
+    assert_int_equal(at(root, "pid", NULL)->valueint, 1);
+    assert_int_equal(at(root, "app", "pid")->valueint, 7);
+    assert_string_equal(at(root, "app", "state")->valuestring, "running");
+    assert_string_equal(at(root, "app", "started_at")->valuestring, "2023-11-14T22:13:20.000Z");
+    assert_int_equal(at(root, "app", "restarts")->valueint, 3);
+    assert_true(cJSON_IsTrue(at(root, "app", "emergency")));
+    assert_true(cJSON_IsNull(at(root, "app", "last_exit")));
+    assert_string_equal(at(root, "health", "status")->valuestring, "healthy");
+    assert_int_equal(at(root, "health", "last_http_status")->valueint, 200);
+    assert_string_equal(at(root, "health", "last_verdict")->valuestring, "ok");
+    assert_string_equal(at(root, "health", "last_check_at")->valuestring,
+                        "2023-11-14T22:13:20.123Z");
+    assert_true(at(root, "memory", "limit_bytes")->valuedouble == (double)(512ull << 20));
+    assert_string_equal(at(root, "memory", "tier")->valuestring, "normal");
+    assert_int_equal(at(root, "memory", "oom_kills")->valueint, 2);
+    cJSON_Delete(root);
+}
+
+static void exited_app_reports_signal_and_unknown_memory(void **state)
+{
+    (void)state;
+    struct status_snapshot s = {.resil_pid = 42, .state = APP_EXITED};
+    s.last_exit.present = true;
+    s.last_exit.code = -1;
+    s.last_exit.signal = SIGKILL;
+    s.last_exit.at_ms = 1700000000000LL;
+    snprintf(s.last_exit.reason, sizeof s.last_exit.reason, "oom");
+    cJSON *root = render(&s);
+    assert_true(cJSON_IsNull(at(root, "app", "pid")));
+    assert_string_equal(at(root, "app", "state")->valuestring, "exited");
+    const cJSON *last = at(root, "app", "last_exit");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(last, "code")));
+    assert_string_equal(cJSON_GetObjectItem(last, "signal")->valuestring, "KILL");
+    assert_string_equal(cJSON_GetObjectItem(last, "reason")->valuestring, "oom");
+    assert_true(cJSON_IsNull(at(root, "health", "url")));
+    assert_string_equal(at(root, "health", "status")->valuestring, "unknown");
+    assert_true(cJSON_IsNull(at(root, "memory", "limit_bytes")));
+    assert_string_equal(at(root, "memory", "tier")->valuestring, "unknown");
+    cJSON_Delete(root);
+}
+
+static void write_is_atomic_and_readable(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/resil-status-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct status_snapshot s = {.resil_pid = (int)getpid(), .state = APP_BACKOFF, .restarts = 1};
+    assert_int_equal(status_write(dir, &s), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/status.json", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "\"state\":\"backoff\""));
+    /* no temp file is left behind */
+    snprintf(path, sizeof path, "%s/.status.json.tmp", dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/status.json", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void write_to_missing_dir_fails(void **state)
+{
+    (void)state;
+    struct status_snapshot s = {.resil_pid = 1};
+    assert_int_equal(status_write("/nonexistent/resil", &s), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(running_app_has_numbers_booleans_and_rfc3339),
+        cmocka_unit_test(exited_app_reports_signal_and_unknown_memory),
+        cmocka_unit_test(write_is_atomic_and_readable),
+        cmocka_unit_test(write_to_missing_dir_fails),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
