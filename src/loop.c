@@ -13,7 +13,7 @@
 #define LOOP_BATCH 32
 
 struct watch {
-    int fd;          /* -1 once deleted; freed after the current batch */
+    int fd; /* -1 once deleted; freed after the current batch */
     loop_fd_cb cb;
     void *data;
     struct watch *next;

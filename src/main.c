@@ -1,0 +1,113 @@
+/* resil-init's entry point: subcommands, --help, --version, then the supervisor. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "resil/config.h"
+#include "resil/log.h"
+#include "resil/status.h"
+#include "resil/supervisor.h"
+
+extern char **environ;
+
+static void print_option(const struct option_def *o)
+{
+    char left[64];
+    if (o->short_name)
+        snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name, o->arg ? " " : "",
+                 o->arg ? o->arg : "");
+    else
+        snprintf(left, sizeof left, "    --%s%s%s", o->name, o->arg ? " " : "",
+                 o->arg ? o->arg : "");
+    printf("  %-32s %s", left, o->help);
+    if (o->default_text && *o->default_text)
+        printf(" [%s]", o->default_text);
+    putchar('\n');
+}
+
+static void print_help(void)
+{
+    printf("Usage: resil-init [OPTIONS] [--] COMMAND [ARG...]\n"
+           "       resil-init status|probe [--state-dir DIR]\n"
+           "       resil-init --check-config [OPTIONS] [--] [COMMAND...]\n"
+           "A PID 1 for containers: reaps zombies, forwards signals, stops gracefully,\n"
+           "restarts the app, checks its health and watches cgroup memory.\n"
+           "Every option is also read from RESIL_<NAME> and from --config FILE (JSON).\n");
+    const char *group = NULL;
+    for (size_t i = 0; i < resil_option_count; i++) {
+        const struct option_def *o = &resil_options[i];
+        if (!group || strcmp(group, o->group) != 0) {
+            group = o->group;
+            printf("\n%s:\n", group);
+        }
+        print_option(o);
+    }
+    printf("\nExit: app's status, 128+S (signal S), 137 killed, 69 unhealthy, 126/127 exec,\n"
+           "2 usage, 70 internal. See `man resil-init`.\n");
+}
+
+/* --help and --version are looked for among the options only, so that an app's
+ * own --help after COMMAND reaches the app. */
+static const char *early_flag(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0 || a[0] != '-')
+            return NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return "help";
+        if (strcmp(a, "--version") == 0)
+            return "version";
+    }
+    return NULL;
+}
+
+static int usage_error(const struct resil_config *cfg, const char *msg)
+{
+    log_setup(cfg->log_level, cfg->log_format);
+    log_emit(LOG_LEVEL_ERROR, true, NULL, 0, "%s (see resil-init --help)", msg);
+    return 2;
+}
+
+static int check_config(const struct resil_config *cfg)
+{
+    char *json = config_to_json(cfg);
+    if (!json)
+        return 70;
+    puts(json);
+    free(json);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "status") == 0)
+        return status_command(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "probe") == 0)
+        return probe_command(argc - 1, argv + 1);
+    const char *flag = early_flag(argc, argv);
+    if (flag && strcmp(flag, "help") == 0) {
+        print_help();
+        return 0;
+    }
+    if (flag) {
+        printf("resil-init %s\n", RESIL_VERSION);
+        return 0;
+    }
+
+    struct resil_config cfg;
+    char err[512];
+    int code;
+    if (config_load(&cfg, argc - 1, argv + 1, environ, err, sizeof err) < 0)
+        code = usage_error(&cfg, err);
+    else if (cfg.check_config)
+        code = check_config(&cfg);
+    else if (!cfg.command || !cfg.command[0])
+        code = usage_error(&cfg, "no command given");
+    else {
+        log_setup(cfg.log_level, cfg.log_format);
+        code = supervisor_run(&cfg, environ);
+    }
+    config_free(&cfg);
+    return code;
+}

@@ -1,0 +1,802 @@
+/* The supervisor. Every decision is taken in the event loop, in answer to one
+ * of: a signal, a reaped child, a timer, a health verdict, a memory event.
+ *
+ * An app run ends in one of three ways: it exits by itself, resil-init stops it
+ * for a restart (unhealthy, memory), or resil-init stops it for good (a stop
+ * signal, unhealthy with no restart left). Whatever follows, the old process
+ * group is emptied first, and resil-init exits only when it has no child left. */
+#define _GNU_SOURCE /* asprintf */
+#include "resil/supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "resil/child.h"
+#include "resil/health.h"
+#include "resil/log.h"
+#include "resil/loop.h"
+#include "resil/memory.h"
+#include "resil/signals.h"
+#include "resil/status.h"
+
+#define REASON_MAX 4000 /* the termination log's line stays under Kubernetes' 4096 */
+#define DESC_MAX 1024
+
+/* Why resil-init is stopping the app that runs. */
+enum stop_cause {
+    STOP_NONE,
+    STOP_SIGNAL,            /* SIGTERM/SIGINT to resil-init: never restarted */
+    STOP_RESTART_UNHEALTHY, /* restart follows */
+    STOP_RESTART_MEMORY,    /* restart follows */
+    STOP_EXIT_UNHEALTHY,    /* exit 69 follows */
+    STOP_EXIT_MEMORY,       /* exit 137 follows: --memory-restart with --restart no */
+};
+
+struct supervisor {
+    const struct resil_config *cfg;
+    char **envp;
+    bool pid1;
+    struct loop *loop;
+    struct signals *signals;
+    struct health *health;
+    struct memory_monitor *memory;
+    char *state_dir;
+
+    /* the app run in progress, or the last one */
+    struct child_process app; /* app.pid 0 when none runs */
+    pid_t app_pgid;           /* kept after the app is reaped, to empty its group */
+    enum app_state state;
+    long long started_at_ms; /* CLOCK_REALTIME, for status.json */
+    uint64_t started_mono_ms;
+    unsigned restarts;
+    bool emergency;
+    struct status_exit last_exit;
+
+    /* stopping */
+    enum stop_cause stop_cause;
+    int stop_signal; /* the signal that asked resil-init to stop */
+    bool app_killed_after_grace;
+    char stop_desc[DESC_MAX]; /* why the stop began, for the reason line */
+    struct loop_timer *grace_timer;
+
+    /* between runs */
+    bool restart_pending;    /* waiting for the old group to empty */
+    const char *next_reason; /* RESIL_RESTART_REASON of the next start */
+    struct restart_budget budget;
+    unsigned backoff_step;
+    struct loop_timer *backoff_timer;
+
+    /* the end */
+    bool finishing;
+    bool leftovers_killed;
+    bool reaping;
+    int exit_code;
+    char reason[REASON_MAX];
+    struct pid_list signalled;
+    struct loop_timer *final_timer;
+};
+
+static void reap_children(struct supervisor *sup);
+
+/* --- pure helpers, unit-tested --- */
+
+void restart_budget_init(struct restart_budget *b, unsigned max, uint64_t window_ms)
+{
+    b->times_ms = max ? calloc(max, sizeof *b->times_ms) : NULL;
+    b->count = 0;
+    b->max = b->times_ms ? max : 0;
+    b->window_ms = window_ms;
+}
+
+static void restart_budget_expire(struct restart_budget *b, uint64_t now_ms)
+{
+    unsigned keep = 0;
+    for (unsigned i = 0; i < b->count; i++)
+        if (now_ms - b->times_ms[i] < b->window_ms)
+            b->times_ms[keep++] = b->times_ms[i];
+    b->count = keep;
+}
+
+bool restart_budget_allows(struct restart_budget *b, uint64_t now_ms)
+{
+    restart_budget_expire(b, now_ms);
+    return b->count < b->max;
+}
+
+void restart_budget_record(struct restart_budget *b, uint64_t now_ms)
+{
+    restart_budget_expire(b, now_ms);
+    if (b->count < b->max)
+        b->times_ms[b->count++] = now_ms;
+}
+
+void restart_budget_free(struct restart_budget *b)
+{
+    free(b->times_ms);
+    b->times_ms = NULL;
+    b->count = b->max = 0;
+}
+
+uint64_t backoff_delay_ms(uint64_t min_ms, uint64_t max_ms, unsigned step)
+{
+    uint64_t delay = min_ms;
+    for (unsigned i = 0; i < step && delay < max_ms; i++)
+        delay = delay > UINT64_MAX / 2 ? UINT64_MAX : delay * 2;
+    return delay < max_ms ? delay : max_ms;
+}
+
+/* --- words for the log and the reason line --- */
+
+static const char *sig_name(int sig)
+{
+    const char *name = signal_name(sig);
+    return name ? name : "?";
+}
+
+static void format_duration(char *out, size_t len, uint64_t ms)
+{
+    if (ms % 1000)
+        snprintf(out, len, "%llums", (unsigned long long)ms);
+    else if (ms >= 60000 && ms % 60000 == 0)
+        snprintf(out, len, "%llum", (unsigned long long)(ms / 60000));
+    else
+        snprintf(out, len, "%llus", (unsigned long long)(ms / 1000));
+}
+
+static void describe_status(char *out, size_t len, int status)
+{
+    if (WIFSIGNALED(status))
+        snprintf(out, len, "app died of SIG%s", sig_name(WTERMSIG(status)));
+    else
+        snprintf(out, len, "app exited with status %d", WEXITSTATUS(status));
+}
+
+/* --- status.json --- */
+
+static void publish(struct supervisor *sup)
+{
+    if (!sup->state_dir)
+        return;
+    struct status_snapshot snap = {
+        .resil_pid = (int)getpid(),
+        .app_pid = (int)sup->app.pid,
+        .state = sup->state,
+        .started_at_ms = sup->started_at_ms,
+        .restarts = sup->restarts,
+        .emergency = sup->emergency,
+        .last_exit = sup->last_exit,
+        .health_url = sup->cfg->health_url,
+        .health = sup->health ? health_get_state(sup->health) : NULL,
+        .memory = sup->memory ? memory_current(sup->memory) : NULL,
+    };
+    if (status_write(sup->state_dir, &snap) < 0)
+        log_debug("cannot write %s/status.json: %s", sup->state_dir, strerror(errno));
+}
+
+static void set_state(struct supervisor *sup, enum app_state state)
+{
+    sup->state = state;
+    publish(sup);
+}
+
+/* --- the end --- */
+
+static void write_termination_log(const struct resil_config *cfg, const char *line)
+{
+    const char *path = cfg->termination_log;
+    int flags = O_WRONLY | O_TRUNC | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    if (path && *path)
+        flags |= O_CREAT;
+    else
+        path = "/dev/termination-log";
+    int fd = open(path, flags, 0644);
+    if (fd < 0) {
+        if (cfg->termination_log)
+            log_debug("cannot write termination log %s: %s", path, strerror(errno));
+        return;
+    }
+    size_t len = strlen(line);
+    if (write(fd, line, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+        log_debug("short write to termination log %s", path);
+    close(fd);
+}
+
+static void complete(struct supervisor *sup)
+{
+    struct log_field field = {.key = "exit_code", .num = sup->exit_code};
+    log_emit(sup->exit_code == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR, true, &field, 1, "%s",
+             sup->reason);
+    write_termination_log(sup->cfg, sup->reason);
+    loop_stop(sup->loop);
+}
+
+static int remap_exit_code(const struct resil_config *cfg, int code)
+{
+    return code >= 0 && code < 256 && cfg->remap_exit[code] ? 0 : code;
+}
+
+/* Ends everything: leftovers get SIGTERM, then SIGKILL after --grace, and the
+ * loop stops once no child is left. */
+static void finish(struct supervisor *sup, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void finish(struct supervisor *sup, int code, const char *fmt, ...)
+{
+    if (sup->finishing)
+        return;
+    sup->finishing = true;
+    char desc[REASON_MAX - 96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(desc, sizeof desc, fmt, ap);
+    va_end(ap);
+    int final = remap_exit_code(sup->cfg, code);
+    sup->exit_code = final;
+    if (final != code)
+        snprintf(sup->reason, sizeof sup->reason, "exit %d: %s (status %d remapped by -e)", final,
+                 desc, code);
+    else
+        snprintf(sup->reason, sizeof sup->reason, "exit %d: %s", final, desc);
+
+    loop_timer_disarm(sup->grace_timer);
+    loop_timer_disarm(sup->backoff_timer);
+    if (sup->health)
+        health_app_stopped(sup->health);
+    if (sup->memory)
+        memory_watch(sup->memory, false);
+    set_state(sup, APP_EXITED);
+
+    if (!sup->pid1 && sup->app_pgid > 0)
+        kill(-sup->app_pgid, SIGTERM);
+    child_signal_leftovers(sup->pid1, SIGTERM, &sup->signalled);
+    loop_timer_arm(sup->final_timer, sup->cfg->grace_ms);
+    if (!sup->reaping)
+        reap_children(sup);
+}
+
+static void on_final_grace(struct loop *loop, struct loop_timer *timer, void *data)
+{
+    (void)loop;
+    (void)timer;
+    struct supervisor *sup = data;
+    log_warn("processes left after the app outlived the grace period: sending SIGKILL");
+    sup->leftovers_killed = true;
+    if (!sup->pid1 && sup->app_pgid > 0)
+        kill(-sup->app_pgid, SIGKILL);
+    child_signal_leftovers(sup->pid1, SIGKILL, NULL);
+}
+
+/* --- starting the app --- */
+
+static bool last_run_was_memory_failure(const struct supervisor *sup)
+{
+    return sup->next_reason &&
+           (strcmp(sup->next_reason, "oom") == 0 || strcmp(sup->next_reason, "memory") == 0);
+}
+
+static const struct memory_sample *fresh_memory(struct supervisor *sup)
+{
+    return sup->memory ? memory_refresh(sup->memory) : NULL;
+}
+
+static void start_app(struct supervisor *sup)
+{
+    const char *reason = sup->next_reason ? sup->next_reason : "start";
+    const struct memory_sample *mem = fresh_memory(sup);
+    sup->emergency = last_run_was_memory_failure(sup) || (mem && mem->tier == TIER_CRITICAL);
+    char **env = memory_build_env(sup->envp, sup->cfg, mem, sup->emergency, sup->restarts, reason);
+    struct child_spawn req = {
+        .argv = sup->cfg->command,
+        .envp = env ? env : sup->envp,
+        .signals = sup->signals,
+        .loop = sup->loop,
+    };
+    int rc = child_spawn(&req, &sup->app);
+    int err = errno;
+    memory_env_free(env);
+    if (rc < 0) {
+        sup->app.pid = 0;
+        finish(sup, 70, "resil-init failed: cannot start %s: fork: %s", sup->cfg->command[0],
+               strerror(err));
+        return;
+    }
+    sup->app_pgid = sup->app.pid;
+    sup->started_at_ms = log_realtime_ms();
+    sup->started_mono_ms = loop_now_ms();
+    sup->stop_cause = STOP_NONE;
+    sup->app_killed_after_grace = false;
+    log_info("started %s (pid %d, restart %u, reason %s%s)", sup->cfg->command[0],
+             (int)sup->app.pid, sup->restarts, reason, sup->emergency ? ", EMERGENCY MODE" : "");
+    if (sup->memory) {
+        memory_app_started(sup->memory);
+        memory_watch(sup->memory, true);
+    }
+    if (sup->health)
+        health_app_started(sup->health);
+    set_state(sup, sup->health ? APP_STARTING : APP_RUNNING);
+}
+
+static void on_backoff_done(struct loop *loop, struct loop_timer *timer, void *data)
+{
+    (void)loop;
+    (void)timer;
+    start_app(data);
+}
+
+/* --- stopping the app --- */
+
+static void begin_stop(struct supervisor *sup, enum stop_cause cause, int sig, bool single)
+{
+    sup->stop_cause = cause;
+    if (sup->health)
+        health_app_stopped(sup->health);
+    signals_send_to_app(sup->app.pid, single, sig);
+    if (!loop_timer_armed(sup->grace_timer))
+        loop_timer_arm(sup->grace_timer, sup->cfg->grace_ms);
+    set_state(sup, APP_STOPPING);
+}
+
+static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *data)
+{
+    (void)loop;
+    (void)timer;
+    struct supervisor *sup = data;
+    char grace[32];
+    format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    if (sup->app.pid > 0) {
+        sup->app_killed_after_grace = true;
+        log_warn("app (pid %d) still running %s after SIGTERM: sending SIGKILL to its group",
+                 (int)sup->app.pid, grace);
+        kill(sup->app.pid, SIGKILL);
+    } else {
+        log_warn("processes of the old app's group still running %s after SIGTERM: sending SIGKILL",
+                 grace);
+    }
+    kill(-sup->app_pgid, SIGKILL);
+}
+
+/* --- restarts --- */
+
+static bool restart_allowed_by_policy(const struct resil_config *cfg, bool failure)
+{
+    return cfg->restart == RESTART_ALWAYS || (cfg->restart == RESTART_ON_FAILURE && failure);
+}
+
+static bool budget_left(struct supervisor *sup)
+{
+    return restart_budget_allows(&sup->budget, loop_now_ms());
+}
+
+static void give_up(struct supervisor *sup, int code, const char *last)
+{
+    char window[32];
+    format_duration(window, sizeof window, sup->cfg->restart_window_ms);
+    finish(sup, code, "giving up after %u restarts in %s (--max-restarts %u); last: %s",
+           sup->budget.count, window, sup->cfg->max_restarts, last);
+}
+
+/* The restart begins once the old group is empty (see after_reap). */
+static void schedule_restart(struct supervisor *sup, const char *reason, int give_up_code,
+                             const char *desc)
+{
+    uint64_t now = loop_now_ms();
+    if (!restart_budget_allows(&sup->budget, now)) {
+        give_up(sup, give_up_code, desc);
+        return;
+    }
+    restart_budget_record(&sup->budget, now);
+    if (now - sup->started_mono_ms >= sup->cfg->restart_window_ms)
+        sup->backoff_step = 0;
+    sup->restarts++;
+    sup->next_reason = reason;
+    sup->restart_pending = true;
+    log_warn("%s: restarting (reason %s, restart %u of %u allowed in the window)", desc, reason,
+             sup->budget.count, sup->cfg->max_restarts);
+    if (child_group_alive(sup->app_pgid)) {
+        kill(-sup->app_pgid, SIGTERM);
+        if (!loop_timer_armed(sup->grace_timer))
+            loop_timer_arm(sup->grace_timer, sup->cfg->grace_ms);
+        set_state(sup, APP_STOPPING);
+    }
+}
+
+static void enter_backoff(struct supervisor *sup)
+{
+    sup->restart_pending = false;
+    loop_timer_disarm(sup->grace_timer);
+    uint64_t delay =
+        backoff_delay_ms(sup->cfg->backoff_min_ms, sup->cfg->backoff_max_ms, sup->backoff_step);
+    if (sup->backoff_step < 64)
+        sup->backoff_step++;
+    char when[32];
+    format_duration(when, sizeof when, delay);
+    log_info("next start in %s", when);
+    loop_timer_arm(sup->backoff_timer, delay);
+    set_state(sup, APP_BACKOFF);
+}
+
+/* --- the app's end --- */
+
+static bool died_of_oom(struct supervisor *sup, int status)
+{
+    if (!sup->memory)
+        return false;
+    if (memory_oom_since_start(sup->memory))
+        return true;
+    const struct memory_sample *mem = memory_current(sup->memory);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !sup->app_killed_after_grace &&
+           mem && mem->tier == TIER_CRITICAL;
+}
+
+static void record_exit(struct supervisor *sup, int status, const char *reason)
+{
+    sup->last_exit.present = true;
+    sup->last_exit.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    sup->last_exit.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    snprintf(sup->last_exit.reason, sizeof sup->last_exit.reason, "%s", reason);
+    sup->last_exit.at_ms = log_realtime_ms();
+}
+
+static void end_after_stop_signal(struct supervisor *sup, int status, const char *what)
+{
+    char grace[32];
+    format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    if (sup->app_killed_after_grace)
+        finish(sup, 137,
+               "stopped by SIG%s: app did not exit within the %s grace period and was killed",
+               sig_name(sup->stop_signal), grace);
+    else
+        finish(sup, child_status_code(status), "stopped by SIG%s: %s", sig_name(sup->stop_signal),
+               what);
+}
+
+static void end_after_resil_stop(struct supervisor *sup, int code)
+{
+    char grace[32];
+    format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    if (sup->app_killed_after_grace)
+        finish(sup, code, "%s; the app then outlived the %s grace period and was killed",
+               sup->stop_desc, grace);
+    else
+        finish(sup, code, "%s", sup->stop_desc);
+}
+
+static void end_by_itself(struct supervisor *sup, int status, const char *what)
+{
+    bool failure = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    bool oom = failure && died_of_oom(sup, status);
+    const char *reason = oom ? "oom" : failure ? "crash" : "exit";
+    int code = oom ? 137 : child_status_code(status);
+    char desc[DESC_MAX];
+    if (oom)
+        snprintf(desc, sizeof desc, "OOM kill: %s after the kernel's OOM killer struck", what);
+    else
+        snprintf(desc, sizeof desc, "%s", what);
+    record_exit(sup, status, reason);
+    if (restart_allowed_by_policy(sup->cfg, failure) && sup->cfg->max_restarts > 0)
+        schedule_restart(sup, reason, code, desc);
+    else if (restart_allowed_by_policy(sup->cfg, failure))
+        give_up(sup, code, desc);
+    else
+        finish(sup, code, "%s", desc);
+}
+
+static void on_app_exit(struct supervisor *sup, int status)
+{
+    int exec_err = child_exec_error(&sup->app);
+    sup->app.pid = 0;
+    loop_timer_disarm(sup->grace_timer);
+    if (sup->health)
+        health_app_stopped(sup->health);
+    if (sup->memory) {
+        memory_refresh(sup->memory);
+        memory_watch(sup->memory, false);
+    }
+    char what[256];
+    describe_status(what, sizeof what, status);
+    log_info("%s", what);
+
+    if (exec_err) {
+        record_exit(sup, status, "exec");
+        finish(sup, exec_err == ENOENT ? 127 : 126, "%s %s: %s",
+               exec_err == ENOENT ? "command not found:" : "cannot execute", sup->cfg->command[0],
+               strerror(exec_err));
+        return;
+    }
+    switch (sup->stop_cause) {
+    case STOP_SIGNAL:
+        record_exit(sup, status, "stop");
+        end_after_stop_signal(sup, status, what);
+        break;
+    case STOP_EXIT_UNHEALTHY:
+        record_exit(sup, status, "unhealthy");
+        end_after_resil_stop(sup, 69);
+        break;
+    case STOP_EXIT_MEMORY:
+        record_exit(sup, status, "memory");
+        end_after_resil_stop(sup, 137);
+        break;
+    case STOP_RESTART_UNHEALTHY:
+        record_exit(sup, status, "unhealthy");
+        schedule_restart(sup, "unhealthy", 69, sup->stop_desc);
+        break;
+    case STOP_RESTART_MEMORY:
+        record_exit(sup, status, "memory");
+        schedule_restart(sup, "memory", 137, sup->stop_desc);
+        break;
+    case STOP_NONE:
+        end_by_itself(sup, status, what);
+        break;
+    }
+}
+
+static void on_child_exit(void *ctx, pid_t pid, int status)
+{
+    struct supervisor *sup = ctx;
+    if (pid == sup->app.pid)
+        on_app_exit(sup, status);
+    else
+        log_debug("reaped pid %d (%s %d)", (int)pid, WIFSIGNALED(status) ? "signal" : "status",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+static void after_reap(struct supervisor *sup, bool no_children_left)
+{
+    if (sup->finishing) {
+        if (no_children_left) {
+            complete(sup);
+            return;
+        }
+        /* A subreaper learns of grandchildren only as their parents die. */
+        if (!sup->pid1)
+            child_signal_leftovers(false, sup->leftovers_killed ? SIGKILL : SIGTERM,
+                                   sup->leftovers_killed ? NULL : &sup->signalled);
+        return;
+    }
+    if (sup->restart_pending && sup->app.pid == 0 && !child_group_alive(sup->app_pgid)) {
+        if (sup->stop_signal)
+            finish(sup, 128 + sup->stop_signal,
+                   "stopped by SIG%s while the app was being restarted",
+                   sig_name(sup->stop_signal));
+        else
+            enter_backoff(sup);
+    }
+}
+
+static void reap_children(struct supervisor *sup)
+{
+    sup->reaping = true;
+    bool none_left = child_reap_all(on_child_exit, sup);
+    sup->reaping = false;
+    after_reap(sup, none_left);
+}
+
+/* --- signals --- */
+
+static void handle_stop_signal(struct supervisor *sup, int sig, int target)
+{
+    sup->stop_signal = sig;
+    if (sup->app.pid <= 0) {
+        if (sup->restart_pending)
+            return; /* after_reap ends it once the old group is gone */
+        finish(sup, 128 + sig, "stopped by SIG%s while waiting to restart the app", sig_name(sig));
+        return;
+    }
+    char grace[32];
+    format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    log_info("received SIG%s: forwarding SIG%s to the app, %s grace before SIGKILL", sig_name(sig),
+             sig_name(target), grace);
+    begin_stop(sup, STOP_SIGNAL, target, sup->cfg->single_child);
+}
+
+static void handle_signal(struct supervisor *sup, int sig)
+{
+    if (sig == SIGCHLD) {
+        reap_children(sup);
+        return;
+    }
+    if (!signals_forwardable(sig))
+        return;
+    int target = signals_rewrite(sup->cfg, sig);
+    if (target == 0) {
+        log_debug("dropped SIG%s (-r %d:0)", sig_name(sig), sig);
+        return;
+    }
+    if (sup->finishing)
+        return;
+    if ((sig == SIGTERM || sig == SIGINT) && !sup->stop_signal) {
+        handle_stop_signal(sup, sig, target);
+        return;
+    }
+    if (sup->app.pid > 0) {
+        log_debug("forwarding SIG%s as SIG%s", sig_name(sig), sig_name(target));
+        signals_send_to_app(sup->app.pid, sup->cfg->single_child, target);
+    }
+}
+
+static void on_signal_fd(struct loop *loop, int fd, uint32_t events, void *data)
+{
+    (void)loop;
+    (void)fd;
+    (void)events;
+    struct supervisor *sup = data;
+    int sig;
+    while ((sig = signals_next(sup->signals)) != 0)
+        handle_signal(sup, sig);
+}
+
+/* --- health verdicts --- */
+
+static void decide_unhealthy(struct supervisor *sup, const struct health_check_result *last)
+{
+    const struct health_state *st = health_get_state(sup->health);
+    char desc[DESC_MAX - 64];
+    snprintf(desc, sizeof desc, "unhealthy: %u consecutive failed checks of %s (last: %s)",
+             st->consecutive_failures, sup->cfg->health_url,
+             last && last->error[0] ? last->error : "failed");
+    bool may_restart =
+        sup->cfg->on_unhealthy == ON_UNHEALTHY_RESTART && restart_allowed_by_policy(sup->cfg, true);
+    if (may_restart && budget_left(sup)) {
+        snprintf(sup->stop_desc, sizeof sup->stop_desc, "%s", desc);
+        begin_stop(sup, STOP_RESTART_UNHEALTHY, SIGTERM, false);
+        return;
+    }
+    const char *why = !may_restart
+                          ? (sup->cfg->on_unhealthy == ON_UNHEALTHY_EXIT ? "--on-unhealthy exit"
+                                                                         : "restart policy is no")
+                          : "restart budget spent";
+    snprintf(sup->stop_desc, sizeof sup->stop_desc, "%s; not restarting (%s)", desc, why);
+    begin_stop(sup, STOP_EXIT_UNHEALTHY, SIGTERM, false);
+}
+
+static void on_health_change(void *ctx, enum health_status old_status,
+                             enum health_status new_status, const struct health_check_result *last)
+{
+    (void)old_status;
+    struct supervisor *sup = ctx;
+    if (sup->app.pid <= 0 || sup->finishing || sup->stop_cause != STOP_NONE) {
+        publish(sup);
+        return;
+    }
+    if (new_status == HEALTH_HEALTHY)
+        set_state(sup, APP_RUNNING);
+    else if (new_status == HEALTH_UNHEALTHY)
+        decide_unhealthy(sup, last);
+    else
+        publish(sup);
+}
+
+/* --- memory events --- */
+
+static void on_tier_change(void *ctx, enum memory_tier old_tier, enum memory_tier new_tier)
+{
+    struct supervisor *sup = ctx;
+    log_info("memory tier %s -> %s", memory_tier_name(old_tier), memory_tier_name(new_tier));
+    if (new_tier > old_tier && old_tier != TIER_UNKNOWN && sup->cfg->pressure_signal &&
+        sup->app.pid > 0 && sup->stop_cause == STOP_NONE) {
+        log_info("sending SIG%s to the app (memory tier rose)",
+                 sig_name(sup->cfg->pressure_signal));
+        signals_send_to_app(sup->app.pid, sup->cfg->single_child, sup->cfg->pressure_signal);
+    }
+    publish(sup);
+}
+
+static void on_memory_restart(void *ctx, const struct memory_sample *s)
+{
+    struct supervisor *sup = ctx;
+    if (sup->app.pid <= 0 || sup->finishing || sup->stop_cause != STOP_NONE)
+        return;
+    char threshold[32];
+    format_duration(threshold, sizeof threshold, sup->cfg->memory_restart_for_ms);
+    snprintf(sup->stop_desc, sizeof sup->stop_desc,
+             "memory: working set %llu MiB stayed at or above --memory-restart for %s",
+             (unsigned long long)(s->working_set_bytes >> 20), threshold);
+    if (restart_allowed_by_policy(sup->cfg, true) && budget_left(sup)) {
+        begin_stop(sup, STOP_RESTART_MEMORY, SIGTERM, false);
+        return;
+    }
+    size_t len = strlen(sup->stop_desc);
+    snprintf(sup->stop_desc + len, sizeof sup->stop_desc - len, "; not restarting (%s)",
+             sup->cfg->restart == RESTART_NO ? "restart policy is no" : "restart budget spent");
+    begin_stop(sup, STOP_EXIT_MEMORY, SIGTERM, false);
+}
+
+static void on_oom_kill(void *ctx, uint64_t total)
+{
+    struct supervisor *sup = ctx;
+    log_warn("the kernel OOM-killed a process in this cgroup (%llu OOM kills so far)",
+             (unsigned long long)total);
+    publish(sup);
+}
+
+/* --- setup and teardown --- */
+
+static int setup(struct supervisor *sup, const struct resil_config *cfg, char **envp)
+{
+    sup->cfg = cfg;
+    sup->envp = envp;
+    sup->pid1 = getpid() == 1;
+    /* Orphans of the app must come to resil-init, not to the host's init. */
+    if (!sup->pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        log_warn("cannot become child subreaper: %s", strerror(errno));
+    if (cfg->pdeath_signal && prctl(PR_SET_PDEATHSIG, cfg->pdeath_signal) < 0)
+        log_warn("cannot set parent-death signal: %s", strerror(errno));
+    restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms);
+    sup->loop = loop_new();
+    sup->signals = signals_setup();
+    if (!sup->loop || !sup->signals) {
+        log_error("resil-init failed: cannot set up the event loop: %s", strerror(errno));
+        return -1;
+    }
+    if (loop_add_fd(sup->loop, signals_fd(sup->signals), EPOLLIN, on_signal_fd, sup) < 0)
+        return -1;
+    sup->grace_timer = loop_timer_new(sup->loop, on_grace_expired, sup);
+    sup->backoff_timer = loop_timer_new(sup->loop, on_backoff_done, sup);
+    sup->final_timer = loop_timer_new(sup->loop, on_final_grace, sup);
+    if (!sup->grace_timer || !sup->backoff_timer || !sup->final_timer)
+        return -1;
+    sup->state_dir = status_dir_resolve(cfg->state_dir, true);
+    if (!sup->state_dir)
+        log_warn("no usable state directory: status.json is not written");
+    struct memory_callbacks mcb = {.ctx = sup,
+                                   .tier_changed = on_tier_change,
+                                   .restart_needed = on_memory_restart,
+                                   .oom_kill = on_oom_kill};
+    sup->memory = memory_new(sup->loop, cfg, &mcb);
+    if (cfg->health_url) {
+        char err[256] = "";
+        sup->health = health_new(sup->loop, cfg, on_health_change, sup, err, sizeof err);
+        if (!sup->health) {
+            log_error("resil-init failed: health check: %s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void teardown(struct supervisor *sup)
+{
+    health_free(sup->health);
+    memory_free(sup->memory);
+    loop_timer_free(sup->grace_timer);
+    loop_timer_free(sup->backoff_timer);
+    loop_timer_free(sup->final_timer);
+    if (sup->app.exec_error_fd > 0)
+        close(sup->app.exec_error_fd);
+    signals_free(sup->signals);
+    loop_free(sup->loop);
+    restart_budget_free(&sup->budget);
+    pid_list_free(&sup->signalled);
+    free(sup->state_dir);
+}
+
+int supervisor_run(const struct resil_config *cfg, char **envp)
+{
+    struct supervisor sup;
+    memset(&sup, 0, sizeof sup);
+    sup.app.exec_error_fd = -1;
+    int code;
+    if (setup(&sup, cfg, envp) < 0) {
+        code = remap_exit_code(cfg, 70);
+        snprintf(sup.reason, sizeof sup.reason, "exit %d: resil-init failed to set up", code);
+        log_emit(LOG_LEVEL_ERROR, true, NULL, 0, "%s", sup.reason);
+        write_termination_log(cfg, sup.reason);
+    } else {
+        start_app(&sup);
+        if (loop_run(sup.loop) < 0) {
+            log_error("resil-init failed: epoll: %s", strerror(errno));
+            sup.exit_code = 70;
+        }
+        code = sup.exit_code;
+    }
+    teardown(&sup);
+    return code;
+}

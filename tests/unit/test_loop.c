@@ -1,0 +1,127 @@
+/* The event loop: fds, timers, deletion during dispatch. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "resil/loop.h"
+
+struct counter {
+    int fired;
+    struct loop_timer *other;
+};
+
+static void count_and_stop(struct loop *loop, struct loop_timer *t, void *data)
+{
+    (void)t;
+    struct counter *c = data;
+    c->fired++;
+    loop_stop(loop);
+}
+
+static void timer_fires_once_after_delay(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    struct counter c = {0};
+    struct loop_timer *t = loop_timer_new(loop, count_and_stop, &c);
+    uint64_t start = loop_now_ms();
+    loop_timer_arm(t, 50);
+    assert_true(loop_timer_armed(t));
+    assert_int_equal(loop_run(loop), 0);
+    assert_int_equal(c.fired, 1);
+    assert_true(loop_now_ms() - start >= 50);
+    assert_false(loop_timer_armed(t));
+    loop_timer_free(t);
+    loop_free(loop);
+}
+
+static void disarmed_timer_never_fires(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    struct counter never = {0}, stopper = {0};
+    struct loop_timer *t = loop_timer_new(loop, count_and_stop, &never);
+    struct loop_timer *stop = loop_timer_new(loop, count_and_stop, &stopper);
+    loop_timer_arm(t, 0);
+    usleep(5000); /* expired but not yet dispatched */
+    loop_timer_disarm(t);
+    loop_timer_arm(stop, 30);
+    loop_run(loop);
+    assert_int_equal(never.fired, 0);
+    assert_int_equal(stopper.fired, 1);
+    loop_timer_free(t);
+    loop_timer_free(stop);
+    loop_free(loop);
+}
+
+static void read_and_stop(struct loop *loop, int fd, uint32_t events, void *data)
+{
+    char buf[16];
+    int *got = data;
+    assert_true(events & EPOLLIN);
+    *got = (int)read(fd, buf, sizeof buf);
+    loop_stop(loop);
+}
+
+static void fd_callback_gets_readable_event(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    int got = -1;
+    assert_int_equal(loop_add_fd(loop, p[0], EPOLLIN, read_and_stop, &got), 0);
+    assert_int_equal(write(p[1], "abc", 3), 3);
+    loop_run(loop);
+    assert_int_equal(got, 3);
+    loop_del_fd(loop, p[0]);
+    close(p[0]);
+    close(p[1]);
+    loop_free(loop);
+}
+
+/* Both timers expire in the same epoll batch; the first frees the second. */
+static void free_other_and_stop(struct loop *loop, struct loop_timer *t, void *data)
+{
+    (void)t;
+    struct counter *c = data;
+    c->fired++;
+    loop_timer_free(c->other);
+    c->other = NULL;
+    loop_stop(loop);
+}
+
+static void deleting_a_watch_during_dispatch_is_safe(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    struct counter a = {0}, b = {0};
+    struct loop_timer *ta = loop_timer_new(loop, free_other_and_stop, &a);
+    struct loop_timer *tb = loop_timer_new(loop, free_other_and_stop, &b);
+    a.other = tb;
+    b.other = ta;
+    loop_timer_arm(ta, 0);
+    loop_timer_arm(tb, 0);
+    usleep(5000);
+    loop_run(loop);
+    assert_int_equal(a.fired + b.fired, 1);
+    /* the one that fired freed the other and is left */
+    loop_timer_free(a.fired ? ta : tb);
+    loop_free(loop);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(timer_fires_once_after_delay),
+        cmocka_unit_test(disarmed_timer_never_fires),
+        cmocka_unit_test(fd_callback_gets_readable_event),
+        cmocka_unit_test(deleting_a_watch_during_dispatch_is_safe),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
