@@ -77,6 +77,7 @@ struct supervisor {
 
     /* the end */
     bool finishing;
+    bool completed;
     bool leftovers_killed;
     bool reaping;
     int exit_code;
@@ -212,6 +213,10 @@ static void write_termination_log(const struct resil_config *cfg, const char *li
 
 static void complete(struct supervisor *sup)
 {
+    /* A SIGCHLD may still be queued after the last child was reaped. */
+    if (sup->completed)
+        return;
+    sup->completed = true;
     struct log_field field = {.key = "exit_code", .num = sup->exit_code};
     log_emit(sup->exit_code == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR, true, &field, 1, "%s",
              sup->reason);
@@ -502,15 +507,16 @@ static void on_app_exit(struct supervisor *sup, int status)
     }
     char what[256];
     describe_status(what, sizeof what, status);
-    log_info("%s", what);
 
     if (exec_err) {
         record_exit(sup, status, "exec");
-        finish(sup, exec_err == ENOENT ? 127 : 126, "%s %s: %s",
-               exec_err == ENOENT ? "command not found:" : "cannot execute", sup->cfg->command[0],
-               strerror(exec_err));
+        if (exec_err == ENOENT)
+            finish(sup, 127, "command not found: %s", sup->cfg->command[0]);
+        else
+            finish(sup, 126, "cannot execute %s: %s", sup->cfg->command[0], strerror(exec_err));
         return;
     }
+    log_info("%s", what);
     switch (sup->stop_cause) {
     case STOP_SIGNAL:
         record_exit(sup, status, "stop");
