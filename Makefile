@@ -78,7 +78,7 @@ test-static: build/resil-init-static examples
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 demo: $(BIN) examples
-	sh examples/demo.sh
+	$(PYTHON) examples/demo.py
 
 bench: $(BIN) build/resil-init-static examples
 	sh bench/run.sh
