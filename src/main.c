@@ -1,4 +1,5 @@
 /* resil-init's entry point: subcommands, --help, --version, then the supervisor. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,19 +11,54 @@
 
 extern char **environ;
 
+#define HELP_WIDTH 100
+#define HELP_LEFT 34
+
+/* Prints text from column HELP_LEFT, wrapped at word boundaries to HELP_WIDTH. */
+static void print_wrapped(const char *text, int column)
+{
+    const char *p = text;
+    while (*p) {
+        int room = HELP_WIDTH - column;
+        size_t len = strlen(p);
+        size_t take = len;
+        if ((int)len > room) {
+            take = (size_t)room;
+            while (take > 0 && p[take] != ' ')
+                take--;
+            if (take == 0)
+                take = (size_t)room;
+        }
+        printf("%.*s\n", (int)take, p);
+        p += take;
+        while (*p == ' ')
+            p++;
+        if (*p)
+            printf("%*s", HELP_LEFT, "");
+        column = HELP_LEFT;
+    }
+}
+
 static void print_option(const struct option_def *o)
 {
-    char left[64];
+    char left[64], text[512];
     if (o->short_name)
-        snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name, o->arg ? " " : "",
+        snprintf(left, sizeof left, "  -%c, --%s%s%s", o->short_name, o->name, o->arg ? " " : "",
                  o->arg ? o->arg : "");
     else
-        snprintf(left, sizeof left, "    --%s%s%s", o->name, o->arg ? " " : "",
+        snprintf(left, sizeof left, "      --%s%s%s", o->name, o->arg ? " " : "",
                  o->arg ? o->arg : "");
-    printf("  %-32s %s", left, o->help);
     if (o->default_text && *o->default_text)
-        printf(" [%s]", o->default_text);
-    putchar('\n');
+        snprintf(text, sizeof text, "%s [%s]", o->help, o->default_text);
+    else
+        snprintf(text, sizeof text, "%s", o->help);
+    int width = printf("%s", left);
+    if (width >= HELP_LEFT - 1) {
+        printf("\n%*s", HELP_LEFT, "");
+    } else {
+        printf("%*s", HELP_LEFT - width, "");
+    }
+    print_wrapped(text, HELP_LEFT);
 }
 
 static void print_help(void)
@@ -30,8 +66,6 @@ static void print_help(void)
     printf("Usage: resil-init [OPTIONS] [--] COMMAND [ARG...]\n"
            "       resil-init status|probe [--state-dir DIR]\n"
            "       resil-init --check-config [OPTIONS] [--] [COMMAND...]\n"
-           "A PID 1 for containers: reaps zombies, forwards signals, stops gracefully,\n"
-           "restarts the app, checks its health and watches cgroup memory.\n"
            "Every option is also read from RESIL_<NAME> and from --config FILE (JSON).\n");
     const char *group = NULL;
     for (size_t i = 0; i < resil_option_count; i++) {
@@ -42,8 +76,23 @@ static void print_help(void)
         }
         print_option(o);
     }
-    printf("\nExit: app's status, 128+S (signal S), 137 killed, 69 unhealthy, 126/127 exec,\n"
-           "2 usage, 70 internal. See `man resil-init`.\n");
+    printf("\nExit: app's status, 128+S for signal S, 137 killed, 69 unhealthy, 126/127 exec, "
+           "2 usage, 70 internal.\n");
+}
+
+/* Whether an option word consumes the next word as its value ("--grace 5s", "-e 3"). */
+static bool takes_separate_value(const char *word)
+{
+    for (size_t i = 0; i < resil_option_count; i++) {
+        const struct option_def *o = &resil_options[i];
+        if (!o->arg)
+            continue;
+        if (word[1] == '-' && strcmp(word + 2, o->name) == 0)
+            return true;
+        if (word[1] != '-' && o->short_name && word[1] == o->short_name && word[2] == '\0')
+            return true;
+    }
+    return false;
 }
 
 /* --help and --version are looked for among the options only, so that an app's
@@ -52,12 +101,14 @@ static const char *early_flag(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--") == 0 || a[0] != '-')
+        if (strcmp(a, "--") == 0 || a[0] != '-' || a[1] == '\0')
             return NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             return "help";
         if (strcmp(a, "--version") == 0)
             return "version";
+        if (takes_separate_value(a))
+            i++;
     }
     return NULL;
 }
