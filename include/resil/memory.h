@@ -13,9 +13,9 @@
 enum memory_tier { TIER_UNKNOWN, TIER_NORMAL, TIER_WARNING, TIER_CRITICAL };
 
 struct memory_sample {
-    bool available;             /* false: no usable cgroup files */
-    bool limited;               /* a limit exists */
-    uint64_t limit_bytes;       /* when limited */
+    bool available;       /* false: no usable cgroup files */
+    bool limited;         /* a limit exists */
+    uint64_t limit_bytes; /* when limited */
     uint64_t usage_bytes;
     uint64_t working_set_bytes; /* usage - inactive file cache */
     double psi_some_avg10;      /* < 0 when the cgroup has no memory.pressure */
@@ -36,12 +36,29 @@ int memory_parse_psi_some_avg10(const char *text, double *out);
 int memory_parse_proc_cgroup(const char *text, char *v2_path, size_t v2len, char *v1_path,
                              size_t v1len);
 
+/* Where the memory files of our cgroup are, found from /proc/self/cgroup and
+ * /proc/self/mountinfo text (memory_new does this when --cgroup-root is not given). */
+#define MEMORY_PATH_MAX 4096
+struct memory_location {
+    int version;                   /* 1 or 2; 0: decide by the files present in dir */
+    char dir[MEMORY_PATH_MAX];     /* our cgroup's memory files; "" when none found */
+    char top[MEMORY_PATH_MAX];     /* mount point the limit walk stops at; "": no walk */
+    char psi_dir[MEMORY_PATH_MAX]; /* where memory.pressure is looked for; "": nowhere */
+};
+/* Returns 0, or -1 when no memory controller is found (loc->dir is then ""). */
+int memory_locate(const char *proc_cgroup, const char *mountinfo, struct memory_location *loc);
+
 enum memory_tier memory_tier_for(const struct memory_sample *s, const struct resil_config *cfg);
 const char *memory_tier_name(enum memory_tier t);
 
 /* --- the monitor --- */
 struct memory_monitor;
 
+/* Callbacks fire only while watching (memory_watch(m, true) .. (m, false)), from
+ * loop events or from memory_refresh / memory_oom_since_start called then; the
+ * refreshes inside memory_new, memory_app_started and memory_watch are silent
+ * baselines. Any may be NULL. A callback may call memory_watch(m, false) but must
+ * not call memory_free. */
 struct memory_callbacks {
     void *ctx;
     void (*tier_changed)(void *ctx, enum memory_tier old_tier, enum memory_tier new_tier);
@@ -54,22 +71,29 @@ struct memory_callbacks {
 /* Never fails: odd or missing files make the sample unavailable, with one warning. */
 struct memory_monitor *memory_new(struct loop *loop, const struct resil_config *cfg,
                                   const struct memory_callbacks *cb);
+/* memory_new with the location already known (tests: fake trees with a parent walk). */
+struct memory_monitor *memory_new_at(struct loop *loop, const struct resil_config *cfg,
+                                     const struct memory_callbacks *cb,
+                                     const struct memory_location *loc);
 /* Reads the files now and returns the fresh sample. */
 const struct memory_sample *memory_refresh(struct memory_monitor *m);
 const struct memory_sample *memory_current(const struct memory_monitor *m);
 /* Brackets one run of the app, for "did this run end in an OOM kill?". */
 void memory_app_started(struct memory_monitor *m);
 bool memory_oom_since_start(struct memory_monitor *m);
-/* Watching (PSI trigger, memory.events, sampling timer) only while an app runs. */
+/* Watching (PSI trigger, memory.events, sampling timer) only while an app runs.
+ * on: a PSI trigger on memory.pressure and POLLPRI on memory.events where they are
+ * real cgroup2 files, plus a sample every --memory-interval while the sample is
+ * available (thresholds are about usage, which only sampling sees); nothing is
+ * armed when the sample is unavailable. off: every fd closed, timer disarmed. */
 void memory_watch(struct memory_monitor *m, bool on);
 void memory_free(struct memory_monitor *m);
 
 /* Environment for a start of the app: base env (envp) + RESIL_* variables + the emergency
  * set (when emergency) + runtime hints. Returns a NULL-terminated malloc'd vector of
- * malloc'd strings (free with memory_env_free). */
-char **memory_build_env(char **envp, const struct resil_config *cfg,
-                        const struct memory_sample *s, bool emergency, unsigned restart_count,
-                        const char *restart_reason);
+ * malloc'd strings (free with memory_env_free); NULL only when out of memory. */
+char **memory_build_env(char **envp, const struct resil_config *cfg, const struct memory_sample *s,
+                        bool emergency, unsigned restart_count, const char *restart_reason);
 void memory_env_free(char **env);
 
 #endif
