@@ -76,7 +76,7 @@ static void print_help(void)
         }
         print_option(o);
     }
-    printf("\nExit: app's status, 128+S for signal S, 137 killed, 69 unhealthy, 126/127 exec, "
+    printf("\nExit: app's status, 128+S signal S, 137 killed, 69 unhealthy, 126/127 exec, "
            "2 usage, 70 internal.\n");
 }
 
