@@ -346,7 +346,9 @@ static void begin_stop(struct supervisor *sup, enum stop_cause cause, int sig, b
     signals_send_to_app(sup->app.pid, single, sig);
     if (!loop_timer_armed(sup->grace_timer))
         loop_timer_arm(sup->grace_timer, sup->cfg->grace_ms);
-    set_state(sup, APP_STOPPING);
+    /* An app stopped for being unhealthy shows so until it is gone. */
+    bool unhealthy = cause == STOP_RESTART_UNHEALTHY || cause == STOP_EXIT_UNHEALTHY;
+    set_state(sup, unhealthy ? APP_UNHEALTHY : APP_STOPPING);
 }
 
 static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *data)
@@ -430,15 +432,16 @@ static void enter_backoff(struct supervisor *sup)
 
 /* --- the app's end --- */
 
-static bool died_of_oom(struct supervisor *sup, int status)
+/* tier_before_exit: the last sample taken while the app lived; once it is dead
+ * its memory is freed and a fresh sample says nothing about its end. */
+static bool died_of_oom(struct supervisor *sup, int status, enum memory_tier tier_before_exit)
 {
     if (!sup->memory)
         return false;
     if (memory_oom_since_start(sup->memory))
         return true;
-    const struct memory_sample *mem = memory_current(sup->memory);
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !sup->app_killed_after_grace &&
-           mem && mem->tier == TIER_CRITICAL;
+           tier_before_exit == TIER_CRITICAL;
 }
 
 static void record_exit(struct supervisor *sup, int status, const char *reason)
@@ -474,10 +477,11 @@ static void end_after_resil_stop(struct supervisor *sup, int code)
         finish(sup, code, "%s", sup->stop_desc);
 }
 
-static void end_by_itself(struct supervisor *sup, int status, const char *what)
+static void end_by_itself(struct supervisor *sup, int status, const char *what,
+                          enum memory_tier tier_before_exit)
 {
     bool failure = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    bool oom = failure && died_of_oom(sup, status);
+    bool oom = failure && died_of_oom(sup, status, tier_before_exit);
     const char *reason = oom ? "oom" : failure ? "crash" : "exit";
     int code = oom ? 137 : child_status_code(status);
     char desc[DESC_MAX];
@@ -489,7 +493,7 @@ static void end_by_itself(struct supervisor *sup, int status, const char *what)
     if (restart_allowed_by_policy(sup->cfg, failure) && sup->cfg->max_restarts > 0)
         schedule_restart(sup, reason, code, desc);
     else if (restart_allowed_by_policy(sup->cfg, failure))
-        give_up(sup, code, desc);
+        finish(sup, code, "%s; not restarting (--max-restarts 0)", desc);
     else
         finish(sup, code, "%s", desc);
 }
@@ -501,7 +505,9 @@ static void on_app_exit(struct supervisor *sup, int status)
     loop_timer_disarm(sup->grace_timer);
     if (sup->health)
         health_app_stopped(sup->health);
+    enum memory_tier tier_before_exit = TIER_UNKNOWN;
     if (sup->memory) {
+        tier_before_exit = memory_current(sup->memory)->tier;
         memory_refresh(sup->memory);
         memory_watch(sup->memory, false);
     }
@@ -539,7 +545,7 @@ static void on_app_exit(struct supervisor *sup, int status)
         schedule_restart(sup, "memory", 137, sup->stop_desc);
         break;
     case STOP_NONE:
-        end_by_itself(sup, status, what);
+        end_by_itself(sup, status, what, tier_before_exit);
         break;
     }
 }
