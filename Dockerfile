@@ -4,16 +4,13 @@
 #
 #   docker build -t resil-init .
 #
-# Then put the binary into your own image and make it the entrypoint:
-#
-#   FROM resil-init AS resil-init
+# Then copy the binary into your own image and make it the entrypoint
+# (`--from=` takes the image name; use a pinned tag or digest in production):
 #
 #   FROM your-base-image
 #   COPY --from=resil-init /resil-init /resil-init
 #   ENTRYPOINT ["/resil-init", "--"]
 #   CMD ["your-app", "--its-flags"]
-#
-# or, without a named stage: COPY --from=resil-init:latest /resil-init /resil-init
 #
 # The binary needs nothing from the image it lands in (no libc, no /etc files),
 # so it works in scratch, distroless, alpine and glibc images alike.

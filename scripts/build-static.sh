@@ -37,7 +37,7 @@ for arg in "$@"; do
 	esac
 done
 
-ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 
 DEPS=${RESIL_DEPS_DIR:-$ROOT/build/deps}
@@ -145,6 +145,7 @@ fetch_source() {
 
 # $1 = source package name; prints the unpacked directory (cached)
 unpack_source() {
+	# shellcheck disable=SC2012
 	dsc=$(ls "$SRC/$1"_*.dsc | sort -V | tail -n 1)
 	base=$(basename "$dsc" .dsc)     # e.g. curl_7.88.1-10+deb12u15
 	dir=$SRC/$1-unpacked-${base#*_}
@@ -192,9 +193,35 @@ else
 fi
 
 # --- 4. libcurl (autotools, static, HTTP only) -----------------------------
-if [ -f "$PREFIX/lib/libcurl.a" ] && [ -f "$PREFIX/lib/pkgconfig/libcurl.pc" ]; then
+# HTTP (and HTTP over a Unix socket) is all the health check needs; no TLS.
+# Proxy support stays in so CURLOPT_PROXY/CURLOPT_NOPROXY work as documented.
+CURL_OPTS='--disable-shared --enable-static --with-pic=no
+	--disable-dependency-tracking --disable-silent-rules
+	--enable-http --enable-unix-sockets --enable-threaded-resolver
+	--enable-ipv6 --enable-proxy --enable-verbose
+	--disable-ftp --disable-file --disable-ldap --disable-ldaps --disable-rtsp
+	--disable-dict --disable-telnet --disable-tftp --disable-pop3 --disable-imap
+	--disable-smb --disable-smtp --disable-gopher --disable-mqtt
+	--disable-manual --disable-libcurl-option --disable-ntlm --disable-ntlm-wb
+	--disable-crypto-auth --disable-tls-srp --disable-sspi --disable-netrc
+	--disable-cookies --disable-mime --disable-get-easy-options
+	--disable-dnsshuffle --disable-progress-meter --disable-alt-svc
+	--disable-hsts --disable-websockets --disable-doh
+	--without-ssl --without-zlib --without-brotli --without-zstd
+	--without-libpsl --without-libidn2 --without-nghttp2 --without-nghttp3
+	--without-ngtcp2 --without-quiche --without-msh3 --without-hyper
+	--without-librtmp --without-libssh2 --without-libssh --without-wolfssh
+	--without-libgsasl --without-gssapi --without-ca-bundle --without-ca-path
+	--without-ca-fallback'
+CURL_STAMP=$PREFIX/lib/.libcurl-configure-options
+# shellcheck disable=SC2086
+CURL_OPTS_LINE=$(printf '%s ' $CURL_OPTS)
+if [ -f "$PREFIX/lib/libcurl.a" ] && [ -f "$PREFIX/lib/pkgconfig/libcurl.pc" ] &&
+	[ "$(cat "$CURL_STAMP" 2>/dev/null)" = "$CURL_OPTS_LINE" ]; then
 	log "libcurl: $PREFIX/lib/libcurl.a exists, skipping"
 else
+	[ ! -f "$PREFIX/lib/libcurl.a" ] || log "libcurl: configure options changed, rebuilding"
+	rm -f "$PREFIX/lib/libcurl.a" "$CURL_STAMP"
 	fetch_source curl
 	CURL_DIR=$(unpack_source curl)
 	log "libcurl: configuring $(basename "$CURL_DIR") (HTTP only, no TLS) with musl-gcc"
@@ -204,27 +231,10 @@ else
 	mkdir -p "$DEPS/build-curl"
 	(
 		cd "$DEPS/build-curl"
+		# shellcheck disable=SC2086
 		CC=musl-gcc CFLAGS='-Os -ffunction-sections -fdata-sections' \
-			CPPFLAGS= LDFLAGS= LIBS= PKG_CONFIG_LIBDIR="$PREFIX/lib/pkgconfig" PKG_CONFIG_PATH= \
-			"$CURL_DIR/configure" --prefix="$PREFIX" --libdir="$PREFIX/lib" \
-			--disable-shared --enable-static --with-pic=no \
-			--disable-dependency-tracking --disable-silent-rules \
-			--enable-http --enable-unix-sockets --enable-threaded-resolver \
-			--enable-ipv6 --enable-proxy \
-			--disable-ftp --disable-file --disable-ldap --disable-ldaps --disable-rtsp \
-			--disable-dict --disable-telnet --disable-tftp --disable-pop3 --disable-imap \
-			--disable-smb --disable-smtp --disable-gopher --disable-mqtt \
-			--disable-manual --disable-libcurl-option --disable-ntlm --disable-ntlm-wb \
-			--disable-crypto-auth --disable-tls-srp --disable-sspi --disable-netrc \
-			--disable-cookies --disable-mime --disable-get-easy-options \
-			--disable-dnsshuffle --disable-progress-meter --disable-alt-svc \
-			--disable-hsts --disable-websockets --disable-doh \
-			--without-ssl --without-zlib --without-brotli --without-zstd \
-			--without-libpsl --without-libidn2 --without-nghttp2 --without-nghttp3 \
-			--without-ngtcp2 --without-quiche --without-msh3 --without-hyper \
-			--without-librtmp --without-libssh2 --without-libssh --without-wolfssh \
-			--without-libgsasl --without-gssapi --without-ca-bundle --without-ca-path \
-			--without-ca-fallback
+			CPPFLAGS='' LDFLAGS='' LIBS='' PKG_CONFIG_LIBDIR="$PREFIX/lib/pkgconfig" PKG_CONFIG_PATH='' \
+			"$CURL_DIR/configure" --prefix="$PREFIX" --libdir="$PREFIX/lib" $CURL_OPTS
 	) >"$DEPS/curl-configure.log" 2>&1 ||
 		{ tail -n 40 "$DEPS/curl-configure.log" >&2; die "libcurl: configure failed (log: $DEPS/curl-configure.log)"; }
 	log "libcurl: building lib/ (no curl tool, tests or docs)"
@@ -238,6 +248,7 @@ else
 		{ tail -n 40 "$DEPS/curl-build.log" >&2; die "libcurl: build failed (log: $DEPS/curl-build.log)"; }
 	[ -f "$PREFIX/lib/libcurl.a" ] || die "libcurl: libcurl.a was not installed into $PREFIX/lib"
 	[ -f "$PREFIX/lib/pkgconfig/libcurl.pc" ] || die "libcurl: libcurl.pc was not installed"
+	printf '%s\n' "$CURL_OPTS_LINE" >"$CURL_STAMP"
 fi
 
 if [ "$DEPS_ONLY" = 1 ]; then

@@ -4,12 +4,15 @@ The binary checks run when build/resil-init-static exists (or the file named by
 RESIL_STATIC_BIN); build it with `make static`. The Dockerfile checks always run.
 """
 
+import http.server
 import json
 import os
 import shutil
 import struct
 import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -120,6 +123,63 @@ def test_version_runs_in_an_empty_chroot():
         )
     assert proc.returncode == 0, f"rc={proc.returncode} stdout={proc.stdout!r} stderr={proc.stderr!r}"
     assert version in proc.stdout + proc.stderr, (proc.stdout, proc.stderr)
+
+
+def test_health_check_works_with_the_static_libcurl(tmp_path):
+    """The static libcurl is HTTP-only (no TLS): the health check must still run."""
+    binary = static_bin()
+    sleep = shutil.which("sleep")
+    if sleep is None:
+        pytest.skip("no sleep(1) to run as the app")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            body = b'{"status":"ok"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state = tmp_path / "state"
+    url = f"http://127.0.0.1:{server.server_address[1]}/health"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESIL_")}
+    proc = subprocess.Popen(
+        [str(binary), "--health-url", url, "--health-interval", "200ms",
+         "--state-dir", str(state), "--", sleep, "30"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    status = None
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and proc.poll() is None:
+            out = subprocess.run(
+                [str(binary), "status", "--state-dir", str(state)],
+                env=env, capture_output=True, text=True, timeout=10,
+            ).stdout
+            try:
+                status = json.loads(out)
+            except ValueError:
+                status = None
+            if status and status.get("health", {}).get("status") == "healthy":
+                break
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        _, err = proc.communicate(timeout=30)
+        server.shutdown()
+        server.server_close()
+    assert status and status["health"]["status"] == "healthy", (
+        f"no healthy verdict from the static binary; last status={status!r} stderr={err!r}"
+    )
+    assert status["health"]["last_http_status"] == 200, status
 
 
 # --- Dockerfile ---------------------------------------------------------------
