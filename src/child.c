@@ -124,9 +124,9 @@ void pid_list_free(struct pid_list *l)
     memset(l, 0, sizeof *l);
 }
 
-/* The parent pid from /proc/PID/stat; the command name may hold ')' so the
- * fields are read after the last one. */
-static pid_t parent_of(const char *pid_dir)
+/* Parent pid and process group from /proc/PID/stat; the command name may hold
+ * ')' so the fields are read after the last one. */
+static int read_stat_ids(const char *pid_dir, pid_t *ppid, pid_t *pgrp)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%s/stat", pid_dir);
@@ -140,13 +140,17 @@ static pid_t parent_of(const char *pid_dir)
     buf[n] = '\0';
     const char *close_paren = strrchr(buf, ')');
     char state;
-    int ppid;
-    if (!close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2)
+    int parent, group;
+    if (!close_paren || sscanf(close_paren + 1, " %c %d %d", &state, &parent, &group) != 3)
         return -1;
-    return (pid_t)ppid;
+    *ppid = (pid_t)parent;
+    *pgrp = (pid_t)group;
+    return 0;
 }
 
-static void signal_children_once(int sig, struct pid_list *already)
+/* One pass over /proc: each child of resil-init, and each member of the app's
+ * group, gets sig once (already remembers who got it). */
+static void signal_leftovers_once(pid_t app_pgid, int sig, struct pid_list *already)
 {
     DIR *proc = opendir("/proc");
     if (!proc)
@@ -154,9 +158,12 @@ static void signal_children_once(int sig, struct pid_list *already)
     pid_t self = getpid();
     struct dirent *de;
     while ((de = readdir(proc)) != NULL) {
-        if (!isdigit((unsigned char)de->d_name[0]) || parent_of(de->d_name) != self)
+        pid_t ppid, pgrp;
+        if (!isdigit((unsigned char)de->d_name[0]) || read_stat_ids(de->d_name, &ppid, &pgrp) < 0)
             continue;
         pid_t pid = (pid_t)atoi(de->d_name);
+        if (pid == self || (ppid != self && (app_pgid <= 0 || pgrp != app_pgid)))
+            continue;
         if (already && pid_list_has(already, pid))
             continue;
         kill(pid, sig);
@@ -166,14 +173,14 @@ static void signal_children_once(int sig, struct pid_list *already)
     closedir(proc);
 }
 
-void child_signal_leftovers(bool pid1, int sig, struct pid_list *already)
+void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct pid_list *already)
 {
     if (pid1) {
         /* kill(-1) skips resil-init itself and reaches the whole namespace. */
         kill(-1, sig);
         return;
     }
-    signal_children_once(sig, already);
+    signal_leftovers_once(app_pgid, sig, already);
 }
 
 int child_status_code(int status)

@@ -259,9 +259,7 @@ static void finish(struct supervisor *sup, int code, const char *fmt, ...)
         memory_watch(sup->memory, false);
     set_state(sup, APP_EXITED);
 
-    if (!sup->pid1 && sup->app_pgid > 0)
-        kill(-sup->app_pgid, SIGTERM);
-    child_signal_leftovers(sup->pid1, SIGTERM, &sup->signalled);
+    child_signal_leftovers(sup->pid1, sup->app_pgid, SIGTERM, &sup->signalled);
     loop_timer_arm(sup->final_timer, sup->cfg->grace_ms);
     if (!sup->reaping)
         reap_children(sup);
@@ -274,9 +272,7 @@ static void on_final_grace(struct loop *loop, struct loop_timer *timer, void *da
     struct supervisor *sup = data;
     log_warn("processes left after the app outlived the grace period: sending SIGKILL");
     sup->leftovers_killed = true;
-    if (!sup->pid1 && sup->app_pgid > 0)
-        kill(-sup->app_pgid, SIGKILL);
-    child_signal_leftovers(sup->pid1, SIGKILL, NULL);
+    child_signal_leftovers(sup->pid1, sup->app_pgid, SIGKILL, NULL);
 }
 
 /* --- starting the app --- */
@@ -569,7 +565,7 @@ static void after_reap(struct supervisor *sup, bool no_children_left)
         }
         /* A subreaper learns of grandchildren only as their parents die. */
         if (!sup->pid1)
-            child_signal_leftovers(false, sup->leftovers_killed ? SIGKILL : SIGTERM,
+            child_signal_leftovers(false, sup->app_pgid, sup->leftovers_killed ? SIGKILL : SIGTERM,
                                    sup->leftovers_killed ? NULL : &sup->signalled);
         return;
     }

@@ -35,14 +35,15 @@ bool child_reap_all(void (*on_exit)(void *ctx, pid_t pid, int status), void *ctx
 /* Whether any process of the group still exists. */
 bool child_group_alive(pid_t pgid);
 
-/* Signals what is left: as PID 1 every other process of the namespace, otherwise
- * the children reparented to resil-init that are not yet in *already (a list
- * kept by the caller so a process gets each signal once). */
+/* Signals what is left: as PID 1 every other process of the namespace; as a
+ * subreaper the children reparented to resil-init and the members of the app's
+ * process group (app_pgid, 0 for none). With already non-NULL, a process that
+ * is in the list is skipped and one signalled is added, so each gets sig once. */
 struct pid_list {
     pid_t *pids;
     size_t count, cap;
 };
-void child_signal_leftovers(bool pid1, int sig, struct pid_list *already);
+void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct pid_list *already);
 void pid_list_free(struct pid_list *l);
 
 /* Exit code by the table of SPEC §4: N, or 128+S. */
