@@ -19,19 +19,19 @@ enum on_unhealthy { ON_UNHEALTHY_RESTART, ON_UNHEALTHY_EXIT };
 struct size_spec {
     bool set;
     bool is_percent;
-    uint64_t bytes;  /* when !is_percent */
-    double percent;  /* 0 < percent <= 100, when is_percent */
+    uint64_t bytes; /* when !is_percent */
+    double percent; /* 0 < percent <= 100, when is_percent */
 };
 
 struct resil_config {
     /* 1. init core */
-    bool subreaper;                    /* accepted; always on when not PID 1 */
-    bool single_child;                 /* -c */
-    bool remap_exit[256];              /* -e CODE */
-    int pdeath_signal;                 /* -p, 0 = none */
-    int rewrite[RESIL_MAX_SIGNAL];     /* -r FROM:TO; -1 = unchanged, 0 = drop */
+    bool subreaper;                /* accepted; always on when not PID 1 */
+    bool single_child;             /* -c */
+    bool remap_exit[256];          /* -e CODE */
+    int pdeath_signal;             /* -p, 0 = none */
+    int rewrite[RESIL_MAX_SIGNAL]; /* -r FROM:TO; -1 = unchanged, 0 = drop */
     uint64_t grace_ms;
-    int verbose;                       /* each -v: one level more */
+    int verbose; /* each -v: one level more */
     enum log_level log_level;
     enum log_format log_format;
 
@@ -47,28 +47,28 @@ struct resil_config {
     uint64_t health_timeout_ms;
     uint64_t health_start_period_ms;
     unsigned health_retries;
-    char *health_json_field;           /* NULL: "status", then "overall_status" */
+    char *health_json_field; /* NULL: "status", then "overall_status" */
     enum on_unhealthy on_unhealthy;
-    char *state_dir;                   /* NULL: /run/resil-init, else $TMPDIR/resil-init */
-    char *termination_log;             /* NULL: /dev/termination-log when it exists */
+    char *state_dir;       /* NULL: /run/resil-init, else $TMPDIR/resil-init */
+    char *termination_log; /* NULL: /dev/termination-log when it exists */
 
     /* 3. memory */
-    char *cgroup_root;                 /* NULL: detect */
+    char *cgroup_root; /* NULL: detect */
     struct size_spec memory_warn;
     struct size_spec memory_critical;
-    struct size_spec memory_restart;   /* !set: off */
+    struct size_spec memory_restart; /* !set: off */
     uint64_t memory_restart_for_ms;
     uint64_t memory_interval_ms;
-    char **emergency_env;              /* KEY=VALUE strings */
+    char **emergency_env; /* KEY=VALUE strings */
     size_t emergency_env_count;
-    bool emergency_env_explicit;       /* given by the user, not the default set */
-    int pressure_signal;               /* 0 = none */
+    bool emergency_env_explicit; /* given by the user, not the default set */
+    int pressure_signal;         /* 0 = none */
     bool runtime_hints;
 
     /* the rest */
     char *config_file;
     bool check_config;
-    char **command;                    /* points into argv; NULL-terminated */
+    char **command; /* points into argv; NULL-terminated */
     int command_argc;
 };
 
@@ -76,11 +76,11 @@ struct resil_config {
 enum config_source { SOURCE_DEFAULT, SOURCE_FILE, SOURCE_ENV, SOURCE_FLAG };
 
 struct option_def {
-    const char *name;      /* long name, e.g. "health-url"; env RESIL_HEALTH_URL */
-    char short_name;       /* 0 when none */
-    const char *arg;       /* metavar, NULL for a switch taking no value */
+    const char *name; /* long name, e.g. "health-url"; env RESIL_HEALTH_URL */
+    char short_name;  /* 0 when none */
+    const char *arg;  /* metavar, NULL for a switch taking no value */
     bool repeatable;
-    const char *group;     /* heading in --help and the README */
+    const char *group; /* heading in --help and the README */
     const char *default_text;
     const char *help;
 };
@@ -101,11 +101,11 @@ char *config_to_json(const struct resil_config *cfg);
 /* Value parsers, shared with the tests. Each returns 0, or -1 on bad input. */
 int parse_duration_ms(const char *s, uint64_t *out);
 int parse_size(const char *s, bool allow_percent, struct size_spec *out);
-int parse_signal(const char *s, int *out);              /* "TERM", "SIGTERM", "15" */
-int parse_rewrite(const char *s, int *from, int *to);   /* "15:3", "TERM:QUIT", "HUP:0" */
+int parse_signal(const char *s, int *out);            /* "TERM", "SIGTERM", "15" */
+int parse_rewrite(const char *s, int *from, int *to); /* "15:3", "TERM:QUIT", "HUP:0" */
 int parse_uint(const char *s, unsigned max, unsigned *out);
-int parse_bool(const char *s, bool *out);               /* 1/0 true/false yes/no on/off */
-const char *signal_name(int sig);                       /* "TERM", or NULL when unknown */
+int parse_bool(const char *s, bool *out); /* 1/0 true/false yes/no on/off */
+const char *signal_name(int sig);         /* "TERM", or NULL when unknown */
 
 /* Resolved byte value of a size against a limit (0 when a percentage has no limit). */
 uint64_t size_spec_bytes(const struct size_spec *s, uint64_t limit_bytes);

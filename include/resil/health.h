@@ -24,15 +24,15 @@ enum health_verdict health_judge(long http_status, const char *body, size_t len,
 struct health_check_result {
     bool passed;
     enum health_verdict verdict;
-    long http_status;        /* 0 when no response */
-    char verdict_text[64];   /* the body's verdict string, may be empty */
-    char error[160];         /* why it failed, in words ("HTTP 503", "timeout after 5s", ...) */
+    long http_status;      /* 0 when no response */
+    char verdict_text[64]; /* the body's verdict string, may be empty */
+    char error[160];       /* why it failed, in words ("HTTP 503", "timeout after 5s", ...) */
 };
 
 struct health_state {
     enum health_status status;
     unsigned consecutive_failures;
-    long long last_check_at_ms;   /* CLOCK_REALTIME ms, 0 = never */
+    long long last_check_at_ms; /* CLOCK_REALTIME ms, 0 = never */
     long last_http_status;
     char last_verdict[64];
     char last_error[160];
