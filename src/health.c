@@ -30,6 +30,7 @@
 struct health {
     struct loop *loop;
     health_change_cb cb;
+    void (*checked)(void *ctx);
     void *cb_ctx;
 
     char *url;
@@ -552,11 +553,20 @@ static void process_finished(struct health *h)
     h->state.status = to;
     log_warn_verdict_change(h, &r);
     schedule_next(h);
-    if (to == from)
+    if (to == from) {
+        if (h->checked)
+            h->checked(h->cb_ctx);
         return;
+    }
     log_transition(h, from, to, &r);
+    /* The change callback may free h (see health.h): it comes last. */
     if (h->cb)
         h->cb(h->cb_ctx, from, to, &r);
+}
+
+void health_set_check_cb(struct health *h, void (*checked)(void *ctx))
+{
+    h->checked = checked;
 }
 
 /* ---- lifetime ---- */

@@ -682,6 +682,11 @@ static void on_health_change(void *ctx, enum health_status old_status,
         publish(sup);
 }
 
+static void on_health_checked(void *ctx)
+{
+    publish(ctx);
+}
+
 /* --- memory events --- */
 
 static void on_tier_change(void *ctx, enum memory_tier old_tier, enum memory_tier new_tier)
@@ -766,6 +771,7 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
             log_error("resil-init failed: health check: %s", err);
             return -1;
         }
+        health_set_check_cb(sup->health, on_health_checked);
     }
     return 0;
 }
