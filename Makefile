@@ -91,6 +91,7 @@ lint:
 	clang-format --dry-run --Werror src/*.c include/resil/*.h tests/unit/*.c examples/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -Iinclude src
+	clang-tidy --quiet $(SRCS) -- -std=gnu11 -Iinclude $(PKG_CFLAGS) -DRESIL_VERSION='"lint"'
 
 format:
 	clang-format -i src/*.c include/resil/*.h tests/unit/*.c examples/*.c

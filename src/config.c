@@ -1422,7 +1422,7 @@ static int json_error(struct load_ctx *ctx, const char *path, const char *buf, c
 {
     int line = 1, col = 1;
 
-    for (const char *p = buf; at && p < at; p++) {
+    for (const char *p = buf; buf && at && p < at; p++) {
         col++;
         if (*p == '\n') {
             line++;

@@ -117,7 +117,8 @@ static void copy_text(char *out, size_t outlen, const char *s)
     if (!out || outlen == 0)
         return;
     size_t n = s ? strnlen(s, outlen - 1) : 0;
-    memcpy(out, s, n);
+    if (n)
+        memcpy(out, s, n);
     out[n] = '\0';
 }
 

@@ -68,11 +68,9 @@ size_t log_json_escape(char *out, size_t outlen, const char *s)
             esc[0] = '\\';
             esc[1] = (char)c;
             elen = 2;
-        } else if (c == '\n') {
-            memcpy(esc, "\\n", 2);
-            elen = 2;
-        } else if (c == '\t') {
-            memcpy(esc, "\\t", 2);
+        } else if (c == '\n' || c == '\t') {
+            esc[0] = '\\';
+            esc[1] = c == '\n' ? 'n' : 't';
             elen = 2;
         } else if (c < 0x20 || c == 0x7f) {
             elen = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
