@@ -750,16 +750,23 @@ static uint64_t next_delay_ms(const struct memory_monitor *m)
     return delay;
 }
 
-/* Why the sampling timer runs whenever the sample is available and an app runs,
- * even with a PSI trigger armed: a trigger reports stalls, not usage, so the
- * --memory-warn/--memory-critical/--memory-restart thresholds and a falling
- * tier can only be seen by sampling. When nothing is readable nothing is armed:
- * an idle resil-init with no usable cgroup makes no wake-ups at all. */
+/* Periodic samples are taken only when an option needs the live working set:
+ * --memory-restart (how long it stays high) and --pressure-signal (when the tier
+ * rises). Otherwise the tier is read at each start and exit of the app and on
+ * every PSI or memory.events notification, which cost nothing while idle: with
+ * no health loop either, an idle resil-init makes no wake-ups at all. A PSI
+ * trigger alone cannot replace sampling for those two options: it reports
+ * stalls, not usage. When nothing is readable nothing is armed. */
+static bool needs_sampling(const struct memory_monitor *m)
+{
+    return m->cfg && (m->cfg->memory_restart.set || m->cfg->pressure_signal);
+}
+
 static void update_timer(struct memory_monitor *m)
 {
     if (!m->timer)
         return;
-    if (m->watching && m->cur.available)
+    if (m->watching && m->cur.available && needs_sampling(m))
         loop_timer_arm(m->timer, next_delay_ms(m));
     else if (loop_timer_armed(m->timer))
         loop_timer_disarm(m->timer);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1036,6 +1037,7 @@ static void test_monitor_sampling_timer(void **state)
     struct memory_callbacks cb = callbacks(&seen);
     c.cgroup_root = t->root;
     c.memory_interval_ms = 10;
+    c.pressure_signal = SIGUSR1; /* an option that needs the live tier */
     fake_v2(t, "1073741824\n", "104857600\n");
     struct loop *loop = loop_new();
     struct memory_monitor *m = memory_new(loop, &c, &cb);
@@ -1072,6 +1074,9 @@ static void test_monitor_no_timer_when_unavailable(void **state)
     struct capture cap;
     c.cgroup_root = t->root;
     c.memory_interval_ms = 10;
+    c.memory_restart.set = true;
+    c.memory_restart.is_percent = true;
+    c.memory_restart.percent = 99;
     fake_v2(t, "1073741824\n", "garbage\n");
     struct loop *loop = loop_new();
     capture_start(&cap);
@@ -1087,6 +1092,30 @@ static void test_monitor_no_timer_when_unavailable(void **state)
     tree_write(t, "memory.current", "1000000000\n");
     run_loop_for(loop, 60);
     assert_int_equal(seen.tier_changes, 2);
+    memory_free(m);
+    loop_free(loop);
+}
+
+/* Nothing asks for the live working set: no periodic samples (idle means no
+ * wake-ups); the tier is read again only at an explicit refresh. */
+static void test_monitor_no_sampling_when_nothing_needs_it(void **state)
+{
+    struct tree *t = *state;
+    struct resil_config c = base_cfg();
+    struct seen seen = {0};
+    struct memory_callbacks cb = callbacks(&seen);
+    c.cgroup_root = t->root;
+    c.memory_interval_ms = 10;
+    fake_v2(t, "1073741824\n", "104857600\n");
+    struct loop *loop = loop_new();
+    struct memory_monitor *m = memory_new(loop, &c, &cb);
+    memory_watch(m, true);
+    tree_write(t, "memory.current", "1000000000\n");
+    run_loop_for(loop, 60);
+    assert_int_equal(seen.tier_changes, 0);
+    memory_refresh(m);
+    assert_int_equal(seen.tier_changes, 1);
+    assert_int_equal(memory_current(m)->tier, TIER_CRITICAL);
     memory_free(m);
     loop_free(loop);
 }
@@ -1146,6 +1175,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_monitor_tier_callback, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_monitor_restart, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_monitor_sampling_timer, tree_setup, tree_teardown),
+        cmocka_unit_test_setup_teardown(test_monitor_no_sampling_when_nothing_needs_it, tree_setup,
+                                        tree_teardown),
         cmocka_unit_test_setup_teardown(test_monitor_no_timer_when_unavailable, tree_setup,
                                         tree_teardown),
         cmocka_unit_test(test_monitor_this_machine),
