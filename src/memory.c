@@ -750,16 +750,27 @@ static uint64_t next_delay_ms(const struct memory_monitor *m)
     return delay;
 }
 
-/* Periodic samples are taken only when an option needs the live working set:
- * --memory-restart (how long it stays high) and --pressure-signal (when the tier
- * rises). Otherwise the tier is read at each start and exit of the app and on
- * every PSI or memory.events notification, which cost nothing while idle: with
- * no health loop either, an idle resil-init makes no wake-ups at all. A PSI
- * trigger alone cannot replace sampling for those two options: it reports
- * stalls, not usage. When nothing is readable nothing is armed. */
+/* Periodic samples are taken when an option needs the live working set
+ * (--memory-restart: how long it stays high; --pressure-signal: when the tier
+ * rises), and otherwise only as the fallback SPEC §3 asks for: when no PSI
+ * trigger could be armed and a tier threshold can be reached at all (a limit
+ * exists, or a threshold is absolute). With a PSI trigger the tier is read
+ * again on every pressure notification, at each start and exit of the app and
+ * on memory.events changes, all of which cost nothing while idle: an idle
+ * resil-init with no health loop then makes no wake-ups at all. */
+static bool thresholds_reachable(const struct memory_monitor *m)
+{
+    return m->cur.limited || (m->cfg->memory_warn.set && !m->cfg->memory_warn.is_percent) ||
+           (m->cfg->memory_critical.set && !m->cfg->memory_critical.is_percent);
+}
+
 static bool needs_sampling(const struct memory_monitor *m)
 {
-    return m->cfg && (m->cfg->memory_restart.set || m->cfg->pressure_signal);
+    if (!m->cfg)
+        return false;
+    if (m->cfg->memory_restart.set || m->cfg->pressure_signal)
+        return true;
+    return m->psi_fd < 0 && thresholds_reachable(m);
 }
 
 static void update_timer(struct memory_monitor *m)
