@@ -124,12 +124,12 @@ void pid_list_free(struct pid_list *l)
     memset(l, 0, sizeof *l);
 }
 
-/* Parent pid and process group from /proc/PID/stat; the command name may hold
- * ')' so the fields are read after the last one. */
-static int read_stat_ids(const char *pid_dir, pid_t *ppid, pid_t *pgrp)
+/* The process group from /proc/PID/stat; the command name may hold ')' so the
+ * fields are read after the last one. -1 when the process is gone. */
+static pid_t process_group_of(pid_t pid)
 {
     char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid_dir);
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -143,34 +143,44 @@ static int read_stat_ids(const char *pid_dir, pid_t *ppid, pid_t *pgrp)
     int parent, group;
     if (!close_paren || sscanf(close_paren + 1, " %c %d %d", &state, &parent, &group) != 3)
         return -1;
-    *ppid = (pid_t)parent;
-    *pgrp = (pid_t)group;
-    return 0;
+    return (pid_t)group;
 }
 
-/* One pass over /proc: each child of resil-init, and each member of the app's
- * group, gets sig once (already remembers who got it). */
-static void signal_leftovers_once(pid_t app_pgid, int sig, struct pid_list *already)
+static void signal_child_once(pid_t pid, pid_t app_pgid, int sig, struct pid_list *already)
 {
-    DIR *proc = opendir("/proc");
-    if (!proc)
+    if (already && pid_list_has(already, pid))
         return;
-    pid_t self = getpid();
-    struct dirent *de;
-    while ((de = readdir(proc)) != NULL) {
-        pid_t ppid, pgrp;
-        if (!isdigit((unsigned char)de->d_name[0]) || read_stat_ids(de->d_name, &ppid, &pgrp) < 0)
-            continue;
-        pid_t pid = (pid_t)atoi(de->d_name);
-        if (pid == self || (ppid != self && (app_pgid <= 0 || pgrp != app_pgid)))
-            continue;
-        if (already && pid_list_has(already, pid))
-            continue;
+    /* Members of the app's group got the group signal already. */
+    bool in_group_done = already && already->group_signalled && process_group_of(pid) == app_pgid;
+    if (!in_group_done)
         kill(pid, sig);
-        if (already)
-            pid_list_add(already, pid);
+    if (already)
+        pid_list_add(already, pid);
+}
+
+/* resil-init's own children are listed per thread in /proc/self/task/TID/children:
+ * reading those costs a few opens, where scanning /proc would read every process
+ * of the host. */
+static void signal_children(pid_t app_pgid, int sig, struct pid_list *already)
+{
+    DIR *tasks = opendir("/proc/self/task");
+    if (!tasks)
+        return;
+    struct dirent *de;
+    while ((de = readdir(tasks)) != NULL) {
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        char path[300];
+        snprintf(path, sizeof path, "/proc/self/task/%s/children", de->d_name);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            continue;
+        int pid;
+        while (fscanf(f, "%d", &pid) == 1)
+            signal_child_once((pid_t)pid, app_pgid, sig, already);
+        fclose(f);
     }
-    closedir(proc);
+    closedir(tasks);
 }
 
 void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct pid_list *already)
@@ -180,7 +190,14 @@ void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct pid_list 
         kill(-1, sig);
         return;
     }
-    signal_leftovers_once(app_pgid, sig, already);
+    /* Group members that are not yet resil-init's children (their parent is
+     * alive) are reached through the group, once. */
+    if (app_pgid > 0 && (!already || !already->group_signalled)) {
+        kill(-app_pgid, sig);
+        if (already)
+            already->group_signalled = true;
+    }
+    signal_children(app_pgid, sig, already);
 }
 
 int child_status_code(int status)

@@ -35,6 +35,7 @@
 /* 150 ms of stall within 2 s; unprivileged triggers need a 2 s window multiple.
  * The kernel overwrites the last byte written with NUL, so the NUL is sent. */
 static const char psi_trigger[] = "some 150000 2000000";
+#define PSI_WINDOW_MS 2000 /* the trigger's window above */
 
 #define PSI_WARNING 10.0
 #define PSI_CRITICAL 40.0
@@ -503,6 +504,9 @@ struct memory_monitor {
     bool watching;
     struct loop_timer *timer;
     int psi_fd;
+    bool psi_tried;               /* the trigger is created at most once */
+    bool psi_in_loop;             /* registered with the loop (while watching) */
+    struct loop_timer *psi_delay; /* creates the trigger one window into a run */
     int events_fd;
     bool start_known;
     uint64_t oom_at_start;
@@ -868,6 +872,8 @@ static void close_watch_fd(struct memory_monitor *m, int *fd)
     *fd = -1;
 }
 
+static void close_psi_trigger(struct memory_monitor *m);
+
 static void on_psi(struct loop *loop, int fd, uint32_t events, void *data)
 {
     struct memory_monitor *m = data;
@@ -875,7 +881,7 @@ static void on_psi(struct loop *loop, int fd, uint32_t events, void *data)
     (void)fd;
     if (events & (EPOLLERR | EPOLLHUP)) { /* the cgroup is gone: stop, or spin */
         log_debug("memory: PSI trigger closed by the kernel");
-        close_watch_fd(m, &m->psi_fd);
+        close_psi_trigger(m);
     }
     memory_refresh(m);
 }
@@ -903,11 +909,34 @@ static void on_events(struct loop *loop, int fd, uint32_t events, void *data)
     memory_refresh(m);
 }
 
+/* A trigger lives as long as resil-init: closing one waits for an RCU grace
+ * period in the kernel (8-20 ms measured here), which must not stall the loop
+ * at every exit of the app. Between runs it is only taken out of the loop. */
+static void psi_in_loop(struct memory_monitor *m, bool on)
+{
+    if (m->psi_fd < 0 || m->psi_in_loop == on)
+        return;
+    if (on && loop_add_fd(m->loop, m->psi_fd, EPOLLPRI, on_psi, m) < 0)
+        return;
+    if (!on)
+        loop_del_fd(m->loop, m->psi_fd);
+    m->psi_in_loop = on;
+}
+
+static void close_psi_trigger(struct memory_monitor *m)
+{
+    psi_in_loop(m, false);
+    if (m->psi_fd >= 0)
+        close(m->psi_fd);
+    m->psi_fd = -1;
+}
+
 /* Plain files in a fake tree would just be overwritten by the trigger text, so
  * only real cgroup2 files are written to; anything refused falls back to sampling. */
 static void open_psi_trigger(struct memory_monitor *m)
 {
     char path[MEMORY_PATH_MAX];
+    m->psi_tried = true;
     if (!m->loc.psi_dir[0] ||
         (size_t)snprintf(path, sizeof path, "%s/memory.pressure", m->loc.psi_dir) >= sizeof path)
         return;
@@ -916,8 +945,7 @@ static void open_psi_trigger(struct memory_monitor *m)
         log_debug("memory: no PSI trigger on %s: %s", path, strerror(errno));
         return;
     }
-    if (!on_cgroup2(fd) || write(fd, psi_trigger, sizeof psi_trigger) < 0 ||
-        loop_add_fd(m->loop, fd, EPOLLPRI, on_psi, m) < 0) {
+    if (!on_cgroup2(fd) || write(fd, psi_trigger, sizeof psi_trigger) < 0) {
         log_debug("memory: no PSI trigger on %s: %s", path,
                   on_cgroup2(fd) ? strerror(errno) : "not cgroup2");
         close(fd);
@@ -925,6 +953,20 @@ static void open_psi_trigger(struct memory_monitor *m)
     }
     log_debug("memory: PSI trigger armed on %s", path);
     m->psi_fd = fd;
+    psi_in_loop(m, m->watching);
+}
+
+/* Creating the trigger waits until the app has run one PSI window, so that a
+ * short-lived app (or `resil-init -- true`) never pays for its teardown. */
+static void on_psi_delay(struct loop *loop, struct loop_timer *timer, void *data)
+{
+    (void)loop;
+    (void)timer;
+    struct memory_monitor *m = data;
+    if (!m->watching || m->psi_tried)
+        return;
+    open_psi_trigger(m);
+    update_timer(m);
 }
 
 /* v1's memory.oom_control cannot be polled (it wants cgroup.event_control and
@@ -952,7 +994,8 @@ void memory_watch(struct memory_monitor *m, bool on)
         return;
     if (!on) {
         m->watching = false;
-        close_watch_fd(m, &m->psi_fd);
+        psi_in_loop(m, false);
+        loop_timer_disarm(m->psi_delay);
         close_watch_fd(m, &m->events_fd);
         update_timer(m);
         return;
@@ -960,7 +1003,9 @@ void memory_watch(struct memory_monitor *m, bool on)
     refresh(m, true);
     m->watching = true;
     if (m->loop) {
-        open_psi_trigger(m);
+        psi_in_loop(m, true);
+        if (!m->psi_tried && m->psi_delay && m->loc.psi_dir[0])
+            loop_timer_arm(m->psi_delay, PSI_WINDOW_MS);
         open_events_watch(m);
     }
     update_timer(m);
@@ -987,8 +1032,10 @@ struct memory_monitor *memory_new_at(struct loop *loop, const struct resil_confi
     m->psi_fd = -1;
     m->events_fd = -1;
     m->cur.psi_some_avg10 = -1;
-    if (loop)
+    if (loop) {
         m->timer = loop_timer_new(loop, on_timer, m);
+        m->psi_delay = loop_timer_new(loop, on_psi_delay, m);
+    }
     refresh(m, true);
     return m;
 }
@@ -1041,7 +1088,9 @@ void memory_free(struct memory_monitor *m)
     if (!m)
         return;
     memory_watch(m, false);
+    close_psi_trigger(m);
     loop_timer_free(m->timer);
+    loop_timer_free(m->psi_delay);
     free(m->buf);
     free(m);
 }

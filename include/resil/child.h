@@ -42,6 +42,7 @@ bool child_group_alive(pid_t pgid);
 struct pid_list {
     pid_t *pids;
     size_t count, cap;
+    bool group_signalled; /* the app's group got the signal as a whole */
 };
 void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct pid_list *already);
 void pid_list_free(struct pid_list *l);
