@@ -768,20 +768,20 @@ static bool thresholds_reachable(const struct memory_monitor *m)
            (m->cfg->memory_critical.set && !m->cfg->memory_critical.is_percent);
 }
 
-static bool needs_sampling(const struct memory_monitor *m)
+static bool options_need_sampling(const struct memory_monitor *m)
 {
-    if (!m->cfg)
-        return false;
-    if (m->cfg->memory_restart.set || m->cfg->pressure_signal)
-        return true;
-    return m->psi_fd < 0 && thresholds_reachable(m);
+    return m->cfg && (m->cfg->memory_restart.set || m->cfg->pressure_signal);
 }
 
+/* Asked-for sampling goes on through unreadable samples, so a file broken for a
+ * moment does not silence --memory-restart for the rest of the run; the
+ * fallback runs only while there is something readable to fall back on. */
 static void update_timer(struct memory_monitor *m)
 {
     if (!m->timer)
         return;
-    if (m->watching && m->cur.available && needs_sampling(m))
+    bool fallback = m->cfg && m->cur.available && m->psi_fd < 0 && thresholds_reachable(m);
+    if (m->watching && (options_need_sampling(m) || fallback))
         loop_timer_arm(m->timer, next_delay_ms(m));
     else if (loop_timer_armed(m->timer))
         loop_timer_disarm(m->timer);
@@ -830,11 +830,12 @@ const struct memory_sample *memory_current(const struct memory_monitor *m)
     return m ? &m->cur : NULL;
 }
 
+/* The supervisor has just refreshed the sample to decide on emergency mode, so
+ * the start's baseline is that sample: no second read of the files. */
 void memory_app_started(struct memory_monitor *m)
 {
     if (!m)
         return;
-    refresh(m, true);
     m->start_known = m->oom_known;
     m->oom_at_start = m->cur.oom_kills;
     m->above = false;
@@ -1000,7 +1001,6 @@ void memory_watch(struct memory_monitor *m, bool on)
         update_timer(m);
         return;
     }
-    refresh(m, true);
     m->watching = true;
     if (m->loop) {
         psi_in_loop(m, true);

@@ -56,9 +56,8 @@ struct memory_monitor;
 
 /* Callbacks fire only while watching (memory_watch(m, true) .. (m, false)), from
  * loop events or from memory_refresh / memory_oom_since_start called then; the
- * refreshes inside memory_new, memory_app_started and memory_watch are silent
- * baselines. Any may be NULL. A callback may call memory_watch(m, false) but must
- * not call memory_free. */
+ * read inside memory_new is a silent baseline. Any may be NULL. A callback may call memory_watch(m,
+ * false) but must not call memory_free. */
 struct memory_callbacks {
     void *ctx;
     void (*tier_changed)(void *ctx, enum memory_tier old_tier, enum memory_tier new_tier);
@@ -78,14 +77,14 @@ struct memory_monitor *memory_new_at(struct loop *loop, const struct resil_confi
 /* Reads the files now and returns the fresh sample. */
 const struct memory_sample *memory_refresh(struct memory_monitor *m);
 const struct memory_sample *memory_current(const struct memory_monitor *m);
-/* Brackets one run of the app, for "did this run end in an OOM kill?". */
+/* Brackets one run of the app, for "did this run end in an OOM kill?": the
+ * baseline is the current sample, so call memory_refresh just before a start. */
 void memory_app_started(struct memory_monitor *m);
 bool memory_oom_since_start(struct memory_monitor *m);
-/* Watching (PSI trigger, memory.events, sampling timer) only while an app runs.
- * on: a PSI trigger on memory.pressure and POLLPRI on memory.events where they are
- * real cgroup2 files, plus a sample every --memory-interval while the sample is
- * available (thresholds are about usage, which only sampling sees); nothing is
- * armed when the sample is unavailable. off: every fd closed, timer disarmed. */
+/* on: POLLPRI on memory.events where it is a real cgroup2 file, a PSI trigger on
+ * memory.pressure (created once, one PSI window into the first run, and kept),
+ * and a sample every --memory-interval where needed (see update_timer in
+ * memory.c). off: out of the loop, timers disarmed. Neither reads the files. */
 void memory_watch(struct memory_monitor *m, bool on);
 void memory_free(struct memory_monitor *m);
 

@@ -1074,9 +1074,6 @@ static void test_monitor_no_timer_when_unavailable(void **state)
     struct capture cap;
     c.cgroup_root = t->root;
     c.memory_interval_ms = 10;
-    c.memory_restart.set = true;
-    c.memory_restart.is_percent = true;
-    c.memory_restart.percent = 99;
     fake_v2(t, "1073741824\n", "garbage\n");
     struct loop *loop = loop_new();
     capture_start(&cap);
