@@ -104,7 +104,25 @@ def load_spec_options():
     return by_name
 
 
+def load_help_options():
+    """Options and metavars from the binary's --help: enough to split an
+    invocation into options and command where SPEC.md is not beside the repo."""
+    try:
+        out = subprocess.run([str(BIN), "--help"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except OSError:
+        return {}
+    by_name = {}
+    for m in re.finditer(r"^\s+(?:-(\w), )?--([a-z][\w-]*)(?: ([A-Z][^\s]*))?", out, re.M):
+        opt = Option(m.group(2), m.group(3) or "")
+        by_name["--" + m.group(2)] = opt
+        if m.group(1):
+            by_name["-" + m.group(1)] = opt
+    return by_name
+
+
 SPEC_OPTIONS = load_spec_options()
+SPLIT_OPTIONS = SPEC_OPTIONS or load_help_options()
 needs_spec = pytest.mark.skipif(SPEC_OPTIONS is None,
                                 reason="SPEC.md not found (set RESIL_SPEC to its path)")
 
@@ -145,7 +163,7 @@ class Invocation:
             if not a.startswith("-") or a == "-":
                 return opts, args[i:]
             opts.append(a)
-            opt = SPEC_OPTIONS.get(a.split("=", 1)[0]) if SPEC_OPTIONS else None
+            opt = SPLIT_OPTIONS.get(a.split("=", 1)[0])
             if opt and opt.metavar and "=" not in a and i + 1 < len(args):
                 opts.append(args[i + 1])
                 i += 1
