@@ -180,7 +180,7 @@ class Invocation:
             i += 1
             if a.startswith("--"):
                 name, eq, inline = a.partition("=")
-                opt = SPEC_OPTIONS.get(name)
+                opt = SPLIT_OPTIONS.get(name)
                 if opt is None:
                     errors.append(f"{self.source}: unknown option {name}")
                     continue
@@ -192,7 +192,7 @@ class Invocation:
                 found.setdefault(opt.long, []).append(value)
                 continue
             for j, ch in enumerate(a[1:]):  # -v, -vv, -e 143
-                opt = SPEC_OPTIONS.get("-" + ch)
+                opt = SPLIT_OPTIONS.get("-" + ch)
                 if opt is None:
                     errors.append(f"{self.source}: unknown option -{ch}")
                     break
