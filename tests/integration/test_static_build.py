@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import struct
 import subprocess
 import tempfile
@@ -19,7 +20,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC_BIN = Path(os.environ.get("RESIL_STATIC_BIN") or REPO / "build" / "resil-init-static")
-MAX_SIZE = 400 * 1024
+# The product's budget: under 300 KB with libcurl and cJSON linked in
+# (scripts/build-static.sh says where the bytes went).
+MAX_SIZE = 300_000
 
 PT_DYNAMIC = 2
 PT_INTERP = 3
@@ -125,12 +128,42 @@ def test_version_runs_in_an_empty_chroot():
     assert version in proc.stdout + proc.stderr, (proc.stdout, proc.stderr)
 
 
-def test_health_check_works_with_the_static_libcurl(tmp_path):
-    """The static libcurl is HTTP-only (no TLS): the health check must still run."""
+def ipv6_loopback_works():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def resolvable_hostname():
+    """This machine's name if it resolves to an IPv4 address (else None)."""
+    name = socket.gethostname()
+    if not name or name.lower().rstrip(".") == "localhost":
+        return None  # curl answers "localhost" itself, without resolving
+    try:
+        socket.getaddrinfo(name, None, socket.AF_INET)
+    except OSError:
+        return None
+    return name
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6", "hostname"])
+def test_health_check_works_with_the_static_libcurl(tmp_path, family):
+    """The static libcurl is HTTP-only (no TLS) and cut down for size: the
+    health check must still run, to an IPv4 and an IPv6 literal, and to a name
+    that curl's resolver thread looks up (built without its socketpair, the
+    thread's result is polled on curl's timer)."""
     binary = static_bin()
     sleep = shutil.which("sleep")
     if sleep is None:
         pytest.skip("no sleep(1) to run as the app")
+    if family == "ipv6" and not ipv6_loopback_works():
+        pytest.skip("no IPv6 loopback (::1) here")
+    hostname = resolvable_hostname() if family == "hostname" else None
+    if family == "hostname" and hostname is None:
+        pytest.skip("this machine's hostname does not resolve")
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
@@ -144,11 +177,16 @@ def test_health_check_works_with_the_static_libcurl(tmp_path):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(http.server.ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if family == "ipv6" else socket.AF_INET
+
+    host = {"ipv4": "127.0.0.1", "ipv6": "::1", "hostname": "0.0.0.0"}[family]
+    server = Server((host, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     state = tmp_path / "state"
-    url = f"http://127.0.0.1:{server.server_address[1]}/health"
+    url_host = {"ipv4": host, "ipv6": f"[{host}]", "hostname": hostname}[family]
+    url = f"http://{url_host}:{server.server_address[1]}/health"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESIL_")}
     proc = subprocess.Popen(
         [str(binary), "--health-url", url, "--health-interval", "200ms",
