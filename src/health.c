@@ -399,6 +399,9 @@ static void describe_curl_error(const struct health *h, CURLcode rc, struct heal
                  strerror((int)os_errno));
     } else if (strstr(h->curl_err, "HTTP/0.9")) {
         snprintf(r->error, sizeof r->error, "not an HTTP response");
+    } else if (!h->curl_err[0] && os_errno) {
+        /* A curl built without verbose strings says only "Error": the OS says more. */
+        snprintf(r->error, sizeof r->error, "%s", strerror((int)os_errno));
     } else {
         copy_text(r->error, sizeof r->error, h->curl_err[0] ? h->curl_err : curl_easy_strerror(rc));
     }
@@ -572,7 +575,27 @@ void health_set_check_cb(struct health *h, void (*checked)(void *ctx))
 
 /* ---- lifetime ---- */
 
-static int check_url(const char *url, char *err, size_t errlen)
+/* Our own words: a static curl built without verbose strings has none. */
+static const char *url_problem(CURLUcode uc)
+{
+    switch (uc) {
+    case CURLUE_BAD_PORT_NUMBER:
+        return "bad port number";
+    case CURLUE_BAD_IPV6:
+        return "bad IPv6 address";
+    case CURLUE_BAD_HOSTNAME:
+    case CURLUE_NO_HOST:
+        return "bad or missing host name";
+    case CURLUE_MALFORMED_INPUT:
+        return "malformed URL";
+    case CURLUE_OUT_OF_MEMORY:
+        return "out of memory";
+    default:
+        return "not a valid URL";
+    }
+}
+
+int health_validate_url(const char *url, char *err, size_t errlen)
 {
     if (!url || !*url) {
         snprintf(err, errlen, "--health-url is empty");
@@ -587,7 +610,7 @@ static int check_url(const char *url, char *err, size_t errlen)
     if (uc == CURLUE_OK)
         uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
     if (uc != CURLUE_OK) {
-        snprintf(err, errlen, "--health-url %s: %s", url, curl_url_strerror(uc));
+        snprintf(err, errlen, "--health-url %s: %s", url, url_problem(uc));
     } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
         snprintf(err, errlen, "--health-url %s: only http:// and https:// are allowed", url);
     } else if (strcasecmp(scheme, "https") == 0 && !curl_has_https()) {
@@ -674,7 +697,7 @@ static int copy_config(struct health *h, const struct resil_config *cfg)
 struct health *health_new(struct loop *loop, const struct resil_config *cfg, health_change_cb cb,
                           void *ctx, char *err, size_t errlen)
 {
-    if (check_url(cfg->health_url, err, errlen) < 0)
+    if (health_validate_url(cfg->health_url, err, errlen) < 0)
         return NULL;
     struct health *h = calloc(1, sizeof *h);
     if (!h) {

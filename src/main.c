@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "resil/config.h"
+#include "resil/health.h"
 #include "resil/log.h"
 #include "resil/status.h"
 #include "resil/supervisor.h"
@@ -149,7 +150,8 @@ int main(int argc, char **argv)
     struct resil_config cfg;
     char err[512];
     int code;
-    if (config_load(&cfg, argc - 1, argv + 1, environ, err, sizeof err) < 0)
+    if (config_load(&cfg, argc - 1, argv + 1, environ, err, sizeof err) < 0 ||
+        (cfg.health_url && health_validate_url(cfg.health_url, err, sizeof err) < 0))
         code = usage_error(&cfg, err);
     else if (cfg.check_config)
         code = check_config(&cfg);

@@ -45,6 +45,10 @@ typedef void (*health_change_cb)(void *ctx, enum health_status old_status,
 
 struct health;
 
+/* Whether url is one resil-init can check (http, or https where built with
+ * TLS); 0, or -1 with one line in err naming it. */
+int health_validate_url(const char *url, char *err, size_t errlen);
+
 /* NULL with err filled when the URL or options are unusable. */
 struct health *health_new(struct loop *loop, const struct resil_config *cfg, health_change_cb cb,
                           void *ctx, char *err, size_t errlen);

@@ -138,6 +138,14 @@ def test_bad_duration_is_a_usage_error_and_starts_nothing(tmp_path):
     assert_usage_error(result, marker, "grace")
 
 
+@pytest.mark.parametrize("url", ["http://[zz]/health", "http://127.0.0.1:99999/health",
+                                 "ftp://127.0.0.1/health"])
+def test_unusable_health_url_is_a_usage_error_and_starts_nothing(tmp_path, url):
+    marker = tmp_path / "ran"
+    result = run_cmd(["--health-url", url, "--", "touch", marker])
+    assert_usage_error(result, marker, "--health-url")
+
+
 def test_bad_value_from_the_environment_is_a_usage_error(tmp_path):
     marker = tmp_path / "ran"
     result = run_cmd(["--", "touch", marker], env=base_env({"RESIL_GRACE": "abc"}))
