@@ -13,6 +13,13 @@ Environment (defaults in brackets):
   BENCH_SHUTDOWN_REPS [2] shutdowns per candidate and mode
   BENCH_REAP_MODES [pid1,sub]
   BENCH_STARTUP_VARIANTS [1]  0: skip resil-init's diagnostic start-up variants
+  BENCH_HEALTH_S [5]      health-check window in seconds
+  BENCH_HEALTH_INTERVAL_MS [50]  --health-interval of the health-check section
+  BENCH_MEMORY_S [20]     idle window of the memory-watching section
+  BENCH_OOM_REPS [10]     OOM-kill → restart runs per binary on a fake cgroup
+  BENCH_REAL_OOM_REPS [5] the same with a real OOM kill in a v1 memory cgroup
+  BENCH_REAL_CGROUP [1]   0: make no real memory cgroup (no real OOM row)
+  BENCH_EXIT_REPS [3]     app exit → init exit runs after a 2.5 s run
   RESIL_INIT_BIN, RESIL_STATIC_BIN   the resil-init binaries to measure
 The table goes to stdout and to build/bench/results.md; raw numbers to
 build/bench/results.json.
@@ -27,6 +34,7 @@ import os
 import platform
 import random
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -179,11 +187,11 @@ def section_startup(ctx: Ctx) -> None:
         ctx.add(Row(f"start-up overhead, {mode} (median of {n})", over, "µs", 0,
                     note=f"`/bin/true` alone: {base:.0f} µs"))
         if "nopsi" in variants:
-            ctx.add(Row("… same, resil-init without PSI trigger (`--cgroup-root` dir without "
-                        "memory.pressure)", {k[1]: v - base for k, v in meds.items()
+            ctx.add(Row("… same, resil-init with `--cgroup-root` on a fake v1 dir (no cgroup "
+                        "discovery, small files; no memory.pressure)", {k[1]: v - base for k, v in meds.items()
                                              if isinstance(k, tuple) and k[0] == "nopsi"}, "µs", 0))
         if "nopsi+tmpfs" in variants:
-            ctx.add(Row("… same, without PSI trigger and with the state dir on tmpfs",
+            ctx.add(Row("… same, fake v1 dir and the state dir on tmpfs",
                         {k[1]: v - base for k, v in meds.items()
                          if isinstance(k, tuple) and k[0] == "nopsi+tmpfs"}, "µs", 0))
         ctx.raw[f"startup_{'pid1' if pid1 else 'sub'}"] = {
@@ -234,7 +242,10 @@ def section_idle(ctx: Ctx) -> None:
         for k, h in zip(keys, handles):
             if not h.wait_app(sleep):
                 ctx.notes.append(f"idle: {k[0]} ({k[1]}) did not start sleep")
-        time.sleep(1.0)  # let every init finish its start-up work
+        # let every init finish its start-up work, including the PSI trigger that
+        # resil-init creates one 2 s window into the app's first run (a one-time
+        # wake-up): what follows is the steady state
+        time.sleep(2.5)
         mem = {k: lib.rss(h.init_pid) for k, h in zip(keys, handles)}
         # control: a process that only waits on a PSI trigger like resil-init's
         psi = [f for h in handles if h.cand.is_resil for f in lib.psi_files(h.init_pid)]
@@ -511,35 +522,457 @@ def section_shutdown(ctx: Ctx) -> None:
 
 
 # --------------------------------------------------------------------------
-# hooks for benchmarks still to come
+# 7. health-check cost
+
+
+def no_health(ctx: Ctx) -> dict:
+    """Cells for the peers, which have no health checks (or memory watching)."""
+    return {c.name: "—" for c in ctx.cands if not c.is_resil}
+
+
+def curl_checks(curl: str, url: str, n: int) -> dict:
+    """Runs `curl -fsS URL` n times, one process after another (what Docker's
+    `HEALTHCHECK CMD curl -fsS URL` runs per check), stdout/stderr on
+    /dev/null. Each child's own CPU time (ru_utime + ru_stime of wait4) and
+    context switches; wall time of spawn + wait."""
+    devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    fa = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
+          (os.POSIX_SPAWN_DUP2, devnull, 2)]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # no proxy variables
+    cpu, ctxsw, wall, maxrss, failed = [], [], [], [], 0
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter_ns()
+            pid = os.posix_spawn(curl, [curl, "-fsS", url], env, file_actions=fa)
+            _, status, ru = os.wait4(pid, 0)
+            wall.append((time.perf_counter_ns() - t0) / 1000)
+            if os.waitstatus_to_exitcode(status) != 0:
+                failed += 1
+            cpu.append((ru.ru_utime + ru.ru_stime) * 1e6)
+            ctxsw.append(ru.ru_nvcsw + ru.ru_nivcsw)
+            maxrss.append(ru.ru_maxrss)
+    finally:
+        os.close(devnull)
+    return {"n": n, "failed": failed, "cpu_us": median(cpu), "cpu_us_mean": sum(cpu) / n,
+            "ctxsw": median(ctxsw), "wall_us": median(wall), "maxrss_kib": median(maxrss)}
 
 
 def section_health_check_cost(ctx: Ctx) -> None:
-    """HOOK (not implemented yet): cost of resil-init's health-check loop.
+    """CPU per health check of resil-init's in-process libcurl loop (as PID 1,
+    `--health-interval` 50 ms against a local HTTP server) against `curl -fsS
+    URL` as a process per check; RSS with the health loop active."""
+    resil = [c for c in ctx.cands if c.is_resil]
+    if not resil:
+        return
+    secs = env_int("BENCH_HEALTH_S", 5)
+    interval = env_int("BENCH_HEALTH_INTERVAL_MS", 50)
+    sleep = shutil.which("sleep") or "/bin/sleep"
+    shm = tmpfs_dir()
+    srv = lib.HealthServer()
+    runs = []  # (candidate name, variant, path or None, handle)
+    try:
+        for c in resil:
+            for variant in ("health", "tmpfs", "none"):
+                if variant == "tmpfs" and not shm:
+                    continue
+                path = f"/health/{c.name}/{variant}"
+                extra = ["--health-url", srv.url(path), "--health-interval", f"{interval}ms"]
+                env = None
+                if variant == "none":  # the same init without a health loop: RSS baseline
+                    extra, path = [], None
+                elif variant == "tmpfs":  # status.json (rewritten after every check) on tmpfs
+                    env = c.env()
+                    env["RESIL_STATE_DIR"] = os.path.join(shm, f"health-{c.name}")
+                runs.append((c.name, variant, path,
+                             InitHandle(c, [sleep, "600"], pid1=True, extra_args=extra, env=env)))
+        for name, variant, _, h in runs:
+            if not h.wait_app(sleep):
+                ctx.notes.append(f"health: {name} ({variant}) did not start sleep")
+        # past the first checks and the PSI trigger resil-init creates 2 s into a run
+        time.sleep(2.5)
+        log(f"health: {len(runs)} resil-init instances, checks every {interval} ms, {secs} s window")
+        before = [(srv.count(p) if p else 0, lib.snapshot(h.init_pid)) for _, _, p, h in runs]
+        time.sleep(secs)
+        after = [(srv.count(p) if p else 0, lib.snapshot(h.init_pid)) for _, _, p, h in runs]
+        mem = [lib.rss(h.init_pid) for _, _, _, h in runs]
+        threads = [lib.proc_threads(h.init_pid) for _, _, _, h in runs]
+        for (name, variant, _, h), t in zip(runs, threads):
+            if not h.alive():
+                ctx.notes.append(f"health: {name} ({variant}) exited early")
+            if t != 1:
+                ctx.notes.append(f"health: {name} ({variant}) has {t} threads; CPU is the main one's")
+    finally:
+        lib.stop_all([h for *_, h in runs])
+    res = {}
+    for (name, variant, path, _), (n0, s0), (n1, s1), m in zip(runs, before, after, mem):
+        checks = n1 - n0
+        cpu = (s1.cpu_ns - s0.cpu_ns) / 1000
+        wake = (s1.vol - s0.vol) + (s1.nonvol - s0.nonvol)
+        res[(name, variant)] = {"checks": checks, "cpu_us": cpu, "wakeups": wake, "rss": m,
+                                "cpu_per_check_us": cpu / checks if checks else None,
+                                "wakeups_per_check": wake / checks if checks else None}
+    nchecks = max([r["checks"] for (n, v), r in res.items() if v == "health"] or [0])
+    curl = shutil.which("curl")
+    cres = None
+    if curl and nchecks:
+        log(f"health: {nchecks} x `curl -fsS URL`, one process per check")
+        curl_checks(curl, srv.url("/health/curl"), 5)  # warm-up (page cache, dynamic loader)
+        cres = curl_checks(curl, srv.url("/health/curl"), nchecks)
+        if cres["failed"]:
+            ctx.notes.append(f"health: {cres['failed']} of {nchecks} curl runs failed")
+    elif not curl:
+        ctx.notes.append("health: curl not found (apt-get install curl): no comparison")
+    srv.close()
 
-    Suggested shape: start an HTTP server on 127.0.0.1 (a thread in the bench,
-    or the app itself), start resil-init(-static) with
-    `--health-url http://127.0.0.1:PORT/health --health-interval 250ms` as
-    PID 1 via lib.InitHandle(c, app, pid1=True, extra_args=[...]), then
-    lib.idle_cost([h], seconds) gives CPU µs and wake-ups per window: report
-    CPU per check (cpu_us / checks) and RSS growth (lib.rss before/after) as
-    Rows. The peers have no health checks: put "—" (a str) in their cells.
-    """
-    return None
+    def vals(variant, key, scale=1.0):
+        out = no_health(ctx)
+        for c in resil:
+            r = res.get((c.name, variant))
+            v = r.get(key) if r else None
+            out[c.name] = v * scale if isinstance(v, (int, float)) else v
+        return out
+
+    checks = {c.name: res[(c.name, "health")]["checks"] for c in resil if (c.name, "health") in res}
+    ctx.add(Row(f"health check: CPU of the init per check, PID 1 (`--health-interval {interval}ms`, "
+                f"CPU over {secs} s ÷ checks the server saw: "
+                + ", ".join(f"{v}" for v in checks.values()) + ")",
+                vals("health", "cpu_per_check_us"), "µs", 0, ratios=False))
+    if shm:
+        ctx.add(Row("… same, with the state dir (status.json, rewritten after every check) on tmpfs",
+                    vals("tmpfs", "cpu_per_check_us"), "µs", 0, ratios=False))
+    ctx.add(Row("health check: wake-ups (ctxsw) of the init per check",
+                vals("health", "wakeups_per_check"), "", 1, ratios=False))
+    if cres:
+        per = {c.name: ratio(cres["cpu_us"], res[(c.name, "health")]["cpu_per_check_us"])
+               for c in resil if res.get((c.name, "health"), {}).get("cpu_per_check_us")}
+        ctx.add(Row(f"`curl -fsS URL` as a process per check (Docker `HEALTHCHECK CMD`): its CPU ÷ "
+                    f"the init's per check (target ≥ 20×)",
+                    {**no_health(ctx), **{k: f"{v:,.1f}×" for k, v in per.items()}}, ratios=False,
+                    note=f"curl: {cres['cpu_us']:,.0f} µs CPU, {cres['maxrss_kib']:,.0f} KiB max RSS, "
+                         f"{cres['wall_us'] / 1000:.1f} ms wall per check, median of {cres['n']}"))
+    per_hour = {c.name: res[(c.name, "health")]["cpu_per_check_us"] * 120 / 1000
+                for c in resil if res.get((c.name, "health"), {}).get("cpu_per_check_us")}
+    ctx.add(Row("health checks at the default `--health-interval 30s`: CPU per hour (120 checks)",
+                {**no_health(ctx), **per_hour}, "ms", 1, ratios=False,
+                note=(f"curl: {cres['cpu_us'] * 120 / 1000:,.0f} ms" if cres else "")))
+    for key, label in (("VmRSS", "VmRSS"), ("Pss", "Pss"), ("Private", "Private clean+dirty")):
+        ctx.add(Row(f"{label} with the health loop active, PID 1 (target for static: VmRSS "
+                    f"< 1.5 MB)" if key == "VmRSS" else f"{label} with the health loop active, PID 1",
+                    {**no_health(ctx), **{c.name: res[(c.name, "health")]["rss"].get(key)
+                                          for c in resil if (c.name, "health") in res}},
+                    "KiB", ratios=False))
+    ctx.add(Row("… VmRSS growth over the same init without a health loop (side by side)",
+                {**no_health(ctx), **{c.name: res[(c.name, "health")]["rss"].get("VmRSS", 0)
+                                      - res[(c.name, "none")]["rss"].get("VmRSS", 0)
+                                      for c in resil if (c.name, "none") in res}},
+                "KiB", ratios=False))
+    ctx.raw["health"] = {f"{n}/{v}": r for (n, v), r in res.items()}
+    ctx.raw["health_curl"] = cres
+
+
+# --------------------------------------------------------------------------
+# 8. memory watching: idle cost, OOM kill to emergency restart
+
+OOM_APP = r"""exec 3>"$1"
+if [ "$RESIL_RESTART_COUNT" = 0 ]; then
+  echo "pid $$" >&3
+  read _ <"$2"
+  case $4 in
+  oom) printf 'low 0\nhigh 0\nmax 1\noom 1\noom_kill 1\noom_group_kill 0\n' >"$3/memory.events"
+       kill -9 $$ ;;
+  crash) kill -9 $$ ;;
+  real) exec "$5" -I -S -c "b = b'x' * (1 << 30)" ;;
+  esac
+  exit 3
+fi
+echo "start $RESIL_RESTART_COUNT $RESIL_RESTART_REASON $RESIL_EMERGENCY ${EMERGENCY_MODE:-}" >&3"""
+# $1: FIFO the app reports on ("pid N" at the first start; "start COUNT REASON
+# EMERGENCY EMERGENCY_MODE" at the restart); $2: FIFO it waits on for "go"
+# (the bench opens a pidfd on it first); $3: the fake cgroup tree; $4: oom
+# (bump oom_kill in memory.events, then SIGKILL itself), crash (SIGKILL only)
+# or real (allocate 1 GiB in a real memory cgroup with a smaller limit, so the
+# kernel's OOM killer ends it); $5: python3.
+
+
+class RestartProbe:
+    """The two FIFOs of OOM_APP, held open O_RDWR by the bench (so no open blocks
+    and no read sees EOF between runs)."""
+
+    def __init__(self):
+        d = lib.tmpdir()
+        self.out_path, self.go_path = os.path.join(d, "restart-out"), os.path.join(d, "restart-go")
+        for p in (self.out_path, self.go_path):
+            if not os.path.exists(p):
+                os.mkfifo(p, 0o600)
+        self.out = os.open(self.out_path, os.O_RDWR | os.O_CLOEXEC)
+        self.go = os.open(self.go_path, os.O_RDWR | os.O_CLOEXEC)
+        self.buf = bytearray()
+
+    def close(self):
+        os.close(self.out)
+        os.close(self.go)
+
+    def app_alone(self) -> Optional[float]:
+        """µs from posix_spawn of OOM_APP's restart branch (as a restart runs
+        it, without an init) to its line: the app's own start-up, which the
+        restart rows include."""
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RESIL_RESTART_COUNT": "1",
+               "RESIL_RESTART_REASON": "oom", "RESIL_EMERGENCY": "1"}
+        argv = ["/bin/sh", "-c", OOM_APP, "sh", self.out_path, self.go_path, "/nonexistent", "oom"]
+        t0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        pid = os.posix_spawn(argv[0], argv, env)
+        line = lib.read_line(self.out, self.buf, 5.0)
+        t1 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        os.waitpid(pid, 0)
+        return (t1 - t0) / 1000 if line and line.startswith(b"start ") else None
+
+    def run(self, c, mode: str, tree: str, extra: list, launcher: list = (),
+            timeout: float = 10.0) -> dict:
+        """One start → death → restart → exit of OOM_APP under c (as PID 1).
+        Returns {"us": death → restarted app's first line, "reason", "emergency", ...}
+        or {"error": ...}."""
+        app = ["/bin/sh", "-c", OOM_APP, "sh", self.out_path, self.go_path, tree, mode,
+               sys.executable]
+        args = ["--restart", "on-failure", "--max-restarts", "1", "--backoff", "0",
+                "--grace", "2s"] + extra
+        h = InitHandle(c, app, pid1=True, extra_args=args, launcher=launcher)
+        pidfd = None
+        try:
+            line = lib.read_line(self.out, self.buf, timeout)
+            if not line or not line.startswith(b"pid "):
+                return {"error": f"first start said {line!r}"}
+            app_pid = lib.wait_for(lambda: (lib.children(h.init_pid) or [None])[0], 2.0)
+            pidfd = lib.open_pidfd(app_pid) if app_pid else None
+            if pidfd is None:
+                return {"error": "no pidfd on the app"}
+            os.write(self.go, b"go\n")
+            t0 = lib.wait_death(pidfd, timeout)
+            if t0 is None:
+                return {"error": "the app did not die"}
+            line = lib.read_line(self.out, self.buf, timeout)
+            t1 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+            if not line or not line.startswith(b"start "):
+                return {"error": f"no restart (got {line!r})"}
+            f = line.decode().split() + [""]
+            try:
+                rc = h.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                rc = None
+            return {"us": (t1 - t0) / 1000, "count": f[1], "reason": f[2], "emergency": f[3],
+                    "emergency_mode": f[4], "rc": rc}
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+            h.stop()
+
+
+def exit_after_trigger(ctx: Ctx, resil: list, reps: int) -> dict:
+    """Time from the app's death to the init's exit after a 2.5 s run, in which
+    resil-init has created its PSI trigger (2 s into the run) and must drop it
+    at exit, against the same with a fake cgroup dir (no trigger). Subreaper
+    mode; starts staggered by 0.3 s so that each exit is alone. Deaths and
+    exits are seen through pidfds in one select() loop."""
+    sleep = shutil.which("sleep") or "/bin/sleep"
+    items = [(c, v) for _ in range(reps) for c in resil for v in ("psi", "nopsi")]
+    random.Random(9).shuffle(items)
+    started, fds = [], {}  # fd -> (index, "app" | "init")
+    t_dead, out = {}, {}
+    next_start = time.monotonic()
+    deadline = next_start + 0.3 * len(items) + 10
+    try:
+        while (len(started) < len(items) or fds) and time.monotonic() < deadline:
+            if len(started) < len(items) and time.monotonic() >= next_start:
+                c, v = items[len(started)]
+                extra = ["--cgroup-root", fake_cgroup_dir()] if v == "nopsi" else []
+                h = InitHandle(c, [sleep, "2.5"], pid1=False, extra_args=extra)
+                started.append((c.name, v, h))
+                k = len(started) - 1
+                app = h.wait_app(sleep, timeout=1.0)
+                for pid, what in ((app, "app"), (h.popen.pid, "init")):
+                    fd = lib.open_pidfd(pid) if pid else None
+                    if fd is not None:
+                        fds[fd] = (k, what)
+                next_start += 0.3
+            wait = max(0.0, next_start - time.monotonic()) if len(started) < len(items) else 1.0
+            ready, _, _ = select.select(list(fds), [], [], wait)
+            now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+            for fd in ready:
+                k, what = fds.pop(fd)
+                os.close(fd)
+                if what == "app":
+                    t_dead[k] = now
+                elif k in t_dead:
+                    name, v, _ = started[k]
+                    out.setdefault((name, v), []).append((now - t_dead[k]) / 1e6)
+        for name, v, h in started:
+            if h.popen.wait(5) != 0:
+                ctx.notes.append(f"memory: exit after a 2.5 s run: {name} ({v}) exited "
+                                 f"{h.popen.returncode}")
+        return out
+    finally:
+        for fd in fds:
+            os.close(fd)
+        lib.stop_all([h for *_, h in started])
 
 
 def section_memory_watch(ctx: Ctx) -> None:
-    """HOOK (not implemented yet): cost of resil-init's memory watching.
+    """(a) Idle CPU and wake-ups of memory watching, event-driven (a PSI trigger
+    on the real cgroup) vs sampling (a fake v2 tree without memory.pressure, and
+    forced on the real cgroup with --memory-restart); (b) OOM kill → emergency
+    restart latency on a fake v2 tree, and (c) on a real v1 memory cgroup;
+    (d) the exit delay the kept PSI trigger costs."""
+    resil = [c for c in ctx.cands if c.is_resil]
+    if not resil:
+        return
+    secs = env_int("BENCH_MEMORY_S", 20)
+    reps = env_int("BENCH_OOM_REPS", 10)
+    real_reps = env_int("BENCH_REAL_OOM_REPS", 5)
+    sleep = shutil.which("sleep") or "/bin/sleep"
+    limit = 256 << 20
+    cg, why = (None, "BENCH_REAL_CGROUP=0")
+    if os.environ.get("BENCH_REAL_CGROUP", "1") != "0":
+        cg, why = lib.make_memory_cgroup(limit)
+    if not cg:
+        ctx.notes.append(f"memory: no {limit >> 20} MiB v1 memory cgroup ({why}): the "
+                         "event-driven rows use the bench's own cgroup, the real OOM row is skipped")
+    launcher = lib.cgroup_launcher(cg) if cg else []
+    fake = lib.fake_v2_cgroup(os.path.join(lib.tmpdir(), "fake-v2-idle"))
+    where = f"real cgroup ({limit >> 20} MiB v1 limit)" if cg else "the bench's own cgroup"
+    variants = [
+        ("event", f"event-driven: {where}, PSI trigger", launcher, []),
+        ("sample", "sampling: fake v2 cgroup (512 MiB limit, no memory.pressure), "
+                   "default `--memory-interval 5s`", [], ["--cgroup-root", fake]),
+        ("forced", f"sampling forced on the {where} by `--memory-restart 90%`", launcher,
+         ["--memory-restart", "90%"]),
+    ]
+    runs = []
+    try:
+        # (a) idle
+        for key, _, pre, extra in variants:
+            for c in resil:
+                runs.append((c.name, key, InitHandle(c, [sleep, "600"], pid1=True,
+                                                     extra_args=extra, launcher=pre)))
+        for name, key, h in runs:
+            if not h.wait_app(sleep):
+                ctx.notes.append(f"memory: {name} ({key}) did not start sleep")
+        time.sleep(2.5)  # the PSI trigger is created one 2 s window into the run
+        psi = {(n, k): bool(lib.psi_files(h.init_pid)) for n, k, h in runs}
+        for (n, k), armed in psi.items():
+            if armed != (k != "sample"):
+                ctx.notes.append(f"memory: {n} ({k}): PSI trigger {'armed' if armed else 'not armed'}")
+        log(f"memory: {len(runs)} resil-init instances watching memory, {secs} s window")
+        # CPU is read every 0.25 s as well: each sample (one wake-up every 5 s)
+        # shows up as one step, whose median is robust against one disturbed
+        # sample among the 4 a window holds
+        steps = {(n, k): [] for n, k, _ in runs}
+        prev = {(n, k): lib.snapshot(h.init_pid) for n, k, h in runs}
+        first = dict(prev)
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            time.sleep(min(0.25, max(0.0, end - time.monotonic())))
+            for n, k, h in runs:
+                snap = lib.snapshot(h.init_pid)
+                if snap.cpu_ns > prev[(n, k)].cpu_ns:
+                    steps[(n, k)].append((snap.cpu_ns - prev[(n, k)].cpu_ns) / 1000)
+                prev[(n, k)] = snap
+        by = {}
+        for n, k, _ in runs:
+            a, b = first[(n, k)], prev[(n, k)]
+            by[(n, k)] = {"seconds": b.t - a.t, "cpu_us": (b.cpu_ns - a.cpu_ns) / 1000,
+                          "wakeups": (b.vol - a.vol) + (b.nonvol - a.nonvol),
+                          "cpu_steps_us": steps[(n, k)]}
+        for n, k, h in runs:
+            if not h.alive():
+                ctx.notes.append(f"memory: {n} ({k}) exited early")
+        lib.stop_all([h for *_, h in runs])
+        scale = 3600.0 / secs
+        for key, label, _, _ in variants:
+            ctx.add(Row(f"memory watching, idle: wake-ups per hour ({secs} s × {scale:.0f}), {label}",
+                        {**no_health(ctx), **{n: by[(n, k)]["wakeups"] * scale
+                                              for (n, k) in by if k == key}}, "", 0, ratios=False))
+            per = {n: median(by[(n, k)]["cpu_steps_us"]) or 0.0 for (n, k) in by if k == key}
+            if any(per.values()):
+                ctx.add(Row(f"… CPU per wake-up (median of the window's steps), {label}",
+                            {**no_health(ctx), **per}, "µs", 0, ratios=False))
+            ctx.add(Row(f"memory watching, idle: CPU per hour (wake-ups per hour × CPU per wake-up), "
+                        f"{label}", {**no_health(ctx), **{
+                            n: by[(n, k)]["wakeups"] * scale * per[n] / 1000
+                            for (n, k) in by if k == key}}, "ms", 1, ratios=False))
+        ctx.raw["memory_idle"] = {f"{n}/{k}": v for (n, k), v in by.items()}
+        ctx.raw["memory_idle_psi"] = {f"{n}/{k}": v for (n, k), v in psi.items()}
 
-    Suggested shape: a fake cgroup directory (--cgroup-root DIR with
-    memory.max/memory.current/memory.stat/memory.events files) or the real
-    one, resil-init supervising `sleep`, and lib.idle_cost() over a window with
-    the default --memory-interval and with PSI triggers available/unavailable;
-    report wake-ups and CPU per window, plus the reaction time from writing a
-    higher memory.current to the tier change in status.json (poll
-    $RESIL_STATE_DIR/status.json; InitHandle sets a private RESIL_STATE_DIR).
-    """
-    return None
+        # (b) OOM kill → emergency restart on a fake v2 tree; a plain crash as control
+        probe = RestartProbe()
+        try:
+            lat = {}
+            rng = random.Random(3)
+            log(f"memory: OOM kill → restart, fake v2 cgroup, {reps} runs x {len(resil)} x 2 modes")
+            alone = []
+            for _ in range(reps):
+                alone.append(probe.app_alone())
+                order = [(c, m) for c in resil for m in ("oom", "crash")]
+                rng.shuffle(order)
+                for c, mode in order:
+                    tree = lib.fake_v2_cgroup(os.path.join(lib.tmpdir(), f"fake-v2-{c.name}"))
+                    r = probe.run(c, mode, tree, ["--cgroup-root", tree])
+                    lat.setdefault((c.name, mode), []).append(r)
+            if cg:
+                log(f"memory: real OOM kill in {cg}, {real_reps} runs x {len(resil)}")
+                for _ in range(real_reps):
+                    for c in resil:
+                        before = lib.v1_oom_kills(cg)
+                        r = probe.run(c, "real", "/nonexistent", [], launcher=launcher, timeout=20)
+                        r["oom_kills"] = lib.v1_oom_kills(cg) - before
+                        lat.setdefault((c.name, "real"), []).append(r)
+        finally:
+            probe.close()
+    finally:
+        lib.stop_all([h for *_, h in runs])
+        if cg:
+            try:
+                lib.remove_cgroup(cg)
+                lib.cleanup_hooks[:] = [f for f in lib.cleanup_hooks
+                                        if getattr(f, "cgroup", None) != cg]
+            except (OSError, RuntimeError) as e:
+                ctx.notes.append(f"memory: could not remove {cg}: {e}")
+    alone = [a for a in alone if a is not None]
+    alone_note = (f"the app alone, posix_spawn → its first line: {median(alone):,.0f} µs"
+                  if alone else "")
+    expect = {"oom": ("oom", "1"), "crash": ("crash", "0"), "real": ("oom", "1")}
+    for mode, label in (("oom", f"OOM kill → emergency restart: app's death (pidfd) → restarted "
+                                f"app's first line, fake v2 cgroup, `--backoff 0`, PID 1 "
+                                f"(median of {reps})"),
+                        ("crash", "… same after a plain crash (SIGKILL, no OOM kill: reason crash, "
+                                  "no emergency)"),
+                        ("real", f"… same after a real OOM kill in a {limit >> 20} MiB v1 memory "
+                                 f"cgroup (median of {real_reps})")):
+        if mode == "real" and not cg:
+            continue
+        vals = no_health(ctx)
+        for c in resil:
+            rs = lat.get((c.name, mode), [])
+            ok = [r for r in rs if "us" in r and (r["reason"], r["emergency"]) == expect[mode]
+                  and (mode != "real" or r.get("oom_kills", 0) > 0)]
+            bad = [r for r in rs if r not in ok]
+            if bad:
+                ctx.notes.append(f"memory ({mode}): {c.name}: {len(bad)} of {len(rs)} runs not as "
+                                 f"expected (RESIL_RESTART_REASON={expect[mode][0]}, "
+                                 f"RESIL_EMERGENCY={expect[mode][1]}): {bad[0]}")
+            vals[c.name] = median([r["us"] for r in ok]) if ok else None
+        ctx.add(Row(label, vals, "µs", 0, ratios=False, note=alone_note if mode == "oom" else ""))
+    ctx.raw["memory_restart"] = {f"{n}/{m}": v for (n, m), v in lat.items()}
+    ctx.raw["memory_restart_app_alone_us"] = alone
+
+    # (d) what keeping the PSI trigger costs at the end
+    ex_reps = env_int("BENCH_EXIT_REPS", 3)
+    log(f"memory: app exit → init exit after a 2.5 s run, {ex_reps} runs x {len(resil)} x 2")
+    ex = exit_after_trigger(ctx, resil, ex_reps)
+    for v, label in (("psi", f"app's exit → init's exit after a 2.5 s run (PSI trigger created "
+                             f"2 s in, dropped at exit), subreaper (median of {ex_reps})"),
+                     ("nopsi", "… same with `--cgroup-root` on a fake v1 dir (no PSI trigger)")):
+        ctx.add(Row(label, {**no_health(ctx), **{c.name: median(ex.get((c.name, v), []))
+                                                 for c in resil}}, "ms", 1, ratios=False))
+    ctx.raw["exit_after_trigger_ms"] = {f"{n}/{v}": x for (n, v), x in ex.items()}
 
 
 SECTIONS = [
@@ -648,6 +1081,9 @@ def main() -> int:
         killed = lib.cleanup_descendants()
         if killed:
             log(f"cleanup: killed {killed} leftover process(es) the bench had started")
+        for err in lib.run_cleanup_hooks():  # e.g. a memory cgroup the bench made
+            log(f"cleanup: {err}")
+            ctx.notes.append(f"cleanup failed: {err}")
         lib.remove_tmpdir()
     table = render(ctx, time.monotonic() - start)
     print(table, end="")

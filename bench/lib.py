@@ -14,10 +14,18 @@ Everything here is plain Python 3 (stdlib only, Linux /proc).  The pieces:
 - Readers of /proc: cpu_ns(), ctxsw(), rss(), children().
 - Statistics: median(), percentile(), ratio(), and formatting helpers.
 - time_spawn(): wall time of one fork+exec+wait of an argv (posix_spawn).
+- HealthServer: a threaded HTTP server on 127.0.0.1 answering {"status":"ok"}
+  and counting requests per path (health-check section).
+- Cgroups: fake_v2_cgroup() writes a fake v2 memory tree; make_memory_cgroup()
+  makes a real v1 memory cgroup with a limit (removed by run_cleanup_hooks(),
+  which bench.py runs at the end), cgroup_launcher() an argv prefix that joins
+  it (InitHandle(..., launcher=...)).
+- open_pidfd() / wait_death(): the moment a process (e.g. an app under an
+  init) dies, from a pidfd.
 
-Later benchmarks (health-check cost, memory watching) should build on
-InitHandle + cpu_ns/ctxsw/rss: start the inits side by side, take a snapshot,
-let them run, take another, and report the differences (see idle_cost()).
+New benchmarks build on InitHandle + snapshot()/rss(): start the inits side
+by side, take a snapshot, let them run, take another, and report the
+differences (see idle_cost()).
 """
 
 from __future__ import annotations
@@ -57,6 +65,20 @@ def tmpdir() -> str:
 
 
 extra_cleanup: list = []  # more directories to remove with tmpdir()
+cleanup_hooks: list = []  # callables run (once, last registered first) by run_cleanup_hooks()
+
+
+def run_cleanup_hooks() -> list:
+    """Runs and forgets the registered hooks (e.g. removing a cgroup the bench
+    made); returns the errors as strings."""
+    errors = []
+    while cleanup_hooks:
+        fn = cleanup_hooks.pop()
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - report, go on with the others
+            errors.append(f"{getattr(fn, '__name__', fn)}: {e}")
+    return errors
 
 
 def remove_tmpdir() -> None:
@@ -324,12 +346,14 @@ class InitHandle:
     init_pid is found as the child of unshare (/proc/<unshare>/task/<unshare>/
     children) once it has exec'd the init binary.  pid1=False: the init is the
     bench's direct child.  The init is started in a new session (its own
-    process group) so nothing reaches the terminal."""
+    process group) so nothing reaches the terminal.  `launcher` is an argv
+    prefix that must exec the rest in the same process (cgroup_launcher())."""
 
     def __init__(self, cand: Candidate, app: Sequence[str], pid1: bool = True,
                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                  stderr=subprocess.DEVNULL, env: Optional[dict] = None,
-                 extra_args: Sequence[str] = (), timeout: float = 5.0):
+                 extra_args: Sequence[str] = (), timeout: float = 5.0,
+                 launcher: Sequence[str] = ()):
         self.cand = cand
         self.pid1 = pid1
         prefix = cand.pid1_prefix if pid1 else cand.sub_prefix
@@ -337,6 +361,8 @@ class InitHandle:
         argv = [prefix[0]] + list(extra_args) + prefix[1:] + list(app)
         if pid1:
             argv = UNSHARE + argv
+        # launcher: a prefix that ends by exec'ing the rest (e.g. joining a cgroup)
+        argv = list(launcher) + argv
         self.argv = argv
         self.popen = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
                                       env=cand.env() if env is None else env,
@@ -442,6 +468,18 @@ def cpu_ticks(pid: int) -> int:
         s = f.read()
     fields = s[s.rindex(")") + 2:].split()
     return int(fields[11]) + int(fields[12])  # fields 14, 15 of stat(5)
+
+
+def proc_threads(pid: int) -> Optional[int]:
+    """Threads: of /proc/<pid>/status."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def ctxsw(pid: int) -> tuple:
@@ -677,3 +715,229 @@ def fmt_ratio(r: Optional[float]) -> str:
     if r == float("inf"):
         return "∞"
     return f"{r:.2f}×"
+
+
+# --------------------------------------------------------------------------
+# a local HTTP server for health checks
+
+
+class HealthServer:
+    """A threaded HTTP server on 127.0.0.1 (port chosen by the kernel) that
+    answers every GET with 200 and {"status":"ok"} and counts the requests per
+    path, so several inits (each given its own path) can share it.
+
+        srv = HealthServer(); url = srv.url("/health/x"); srv.count("/health/x"); srv.close()
+    """
+
+    BODY = b'{"status":"ok"}'
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        counts: dict = {}
+        lock = threading.Lock()
+        body = self.BODY
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # one request per connection, as resil-init asks
+
+            def do_GET(self):  # noqa: N802 - http.server's name
+                with lock:
+                    counts[self.path] = counts.get(self.path, 0) + 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 64
+
+            def handle_error(self, request, client_address):
+                pass  # a check cut short by a stop (broken pipe, reset): not news
+
+        self._counts, self._lock = counts, lock
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.5},
+                                       daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def count(self, path: str) -> int:
+        with self._lock:
+            return self._counts.get(path, 0)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(2)
+
+
+# --------------------------------------------------------------------------
+# cgroups: fake v2 trees, and a real v1 memory cgroup made (and removed) by the bench
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Whole-file replace through rename, as tests/integration/fakecgroup.py does."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def fake_v2_cgroup(d: str, limit: int = 512 << 20, usage: int = 64 << 20,
+                   oom_kill: int = 0) -> str:
+    """A cgroup v2-style memory directory (memory.max, memory.current,
+    memory.stat, memory.events; no memory.pressure, so resil-init arms no PSI
+    trigger and samples every --memory-interval). Rewrites the files if d exists."""
+    os.makedirs(d, exist_ok=True)
+    write_atomic(os.path.join(d, "memory.max"), f"{limit}\n")
+    write_atomic(os.path.join(d, "memory.current"), f"{usage}\n")
+    write_atomic(os.path.join(d, "memory.stat"),
+                 f"anon {usage}\nfile 0\nkernel 0\nkernel_stack 0\nsock 0\nshmem 0\n"
+                 f"active_anon {usage}\ninactive_anon 0\nactive_file 0\ninactive_file 0\n"
+                 "unevictable 0\nworkingset_refault_file 0\npgfault 0\n")
+    write_atomic(os.path.join(d, "memory.events"), v2_events_text(oom_kill))
+    return d
+
+
+def v2_events_text(oom_kill: int) -> str:
+    return (f"low 0\nhigh 0\nmax {oom_kill}\noom {oom_kill}\noom_kill {oom_kill}\n"
+            "oom_group_kill 0\n")
+
+
+def v1_memory_mount() -> Optional[str]:
+    """Mount point of the cgroup v1 memory hierarchy, or None."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fields, tail = pre.split(), post.split()
+            if len(tail) >= 3 and tail[0] == "cgroup" and "memory" in tail[2].split(",") \
+                    and fields[3] == "/":
+                return fields[4]
+    return None
+
+
+def own_memory_cgroup() -> Optional[str]:
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            hid, ctrls, path = line.rstrip("\n").split(":", 2)
+            if "memory" in ctrls.split(","):
+                return path
+    return None
+
+
+def make_memory_cgroup(limit: int) -> tuple:
+    """A new v1 memory cgroup `resil-bench-<random>` with memory.limit_in_bytes
+    = limit, a child of this process's own memory cgroup (else of the root), as
+    tests/integration/test_real_cgroup.py makes them. Returns (path, None) or
+    (None, why not). remove_cgroup() is registered as a cleanup hook."""
+    if os.geteuid() != 0:
+        return None, "not root"
+    mount, own = v1_memory_mount(), own_memory_cgroup()
+    if mount is None or own is None:
+        return None, "no cgroup v1 memory controller"
+    name = f"resil-bench-{os.getpid()}-{random.randrange(1 << 24):06x}"
+    tried = []
+    for parent in dict.fromkeys((os.path.join(mount, own.lstrip("/")), mount)):
+        path = os.path.join(os.path.normpath(parent), name)
+        try:
+            os.mkdir(path)
+        except OSError as e:
+            tried.append(f"mkdir {path}: {e.strerror}")
+            continue
+        try:
+            with open(os.path.join(path, "memory.limit_in_bytes"), "w") as f:
+                f.write(f"{limit}\n")
+            with open(os.path.join(path, "memory.limit_in_bytes")) as f:
+                if int(f.read()) != limit:
+                    raise OSError(errno.EINVAL, "limit not taken")
+        except OSError as e:
+            os.rmdir(path)
+            tried.append(f"memory.limit_in_bytes in {path}: {e.strerror}")
+            continue
+        def hook(p=path):
+            remove_cgroup(p)
+        hook.cgroup = path
+        cleanup_hooks.append(hook)
+        return path, None
+    return None, "; ".join(tried)
+
+
+def cgroup_pids(path: str) -> list:
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def remove_cgroup(path: str, timeout: float = 10.0) -> None:
+    """SIGKILLs what is left inside (only processes the bench put there), then
+    removes the directory. Raises when it cannot."""
+    if not os.path.isdir(path):
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        left = cgroup_pids(path)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        reap_all()
+        if not left:
+            try:
+                os.rmdir(path)
+                return
+            except OSError as e:
+                if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                    raise
+        elif time.monotonic() > deadline:
+            raise RuntimeError(f"processes {left} still in {path} after SIGKILL")
+        time.sleep(0.02)
+
+
+def cgroup_launcher(path: str) -> list:
+    """argv prefix that moves itself into the cgroup at path, then execs the rest."""
+    return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', os.path.join(path, "cgroup.procs")]
+
+
+def v1_oom_kills(path: str) -> int:
+    try:
+        with open(os.path.join(path, "memory.oom_control")) as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+# --------------------------------------------------------------------------
+# waiting for a process to die
+
+
+def wait_death(pidfd: int, timeout: float) -> Optional[int]:
+    """Blocks until the process of pidfd (from open_pidfd()) has exited: the
+    pidfd turns readable when the process dies, the moment its parent gets
+    SIGCHLD. Returns CLOCK_MONOTONIC ns at wake-up, or None on timeout."""
+    r, _, _ = select.select([pidfd], [], [], timeout)
+    if not r:
+        return None
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+def open_pidfd(pid: int) -> Optional[int]:
+    try:
+        return os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        return None

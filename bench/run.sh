@@ -2,19 +2,21 @@
 # resil-init benchmark: resil-init (dynamic and static) against tini,
 # tini-static and dumb-init, side by side. `make bench` runs this.
 #
-# Usage: sh bench/run.sh [--save] [--sections size,startup,syscalls,idle,signals,reap]
+# Usage: sh bench/run.sh [--save] [--sections size,startup,syscalls,idle,signals,reap,shutdown,health,memory]
 #   --save   also write the table to bench/results.md (it always goes to stdout
 #            and to build/bench/results.md, raw numbers to build/bench/results.json)
 # Method, knobs (BENCH_* variables) and how to read the table: bench/README.md.
 # Needs Linux, python3, unshare (util-linux) and root (or unprivileged user
-# namespaces); about 1 minute on 2 cores.
+# namespaces); about 2 minutes on 2 cores.
 set -eu
 cd "$(dirname "$0")/.."
 
-# The peers come from Debian's packages; install them when missing and root.
+# The peers (and curl) come from Debian's packages; install them when missing and root.
 need=
 { command -v tini >/dev/null 2>&1 && [ -x /usr/bin/tini-static ]; } || need="$need tini"
 command -v dumb-init >/dev/null 2>&1 || need="$need dumb-init"
+# curl: the per-check cost of Docker's `HEALTHCHECK CMD curl -fsS URL`
+command -v curl >/dev/null 2>&1 || need="$need curl"
 if [ -n "$need" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "bench: apt-get install -y$need" >&2
@@ -24,7 +26,7 @@ if [ -n "$need" ]; then
 				DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null; } ||
 			echo "bench: warning: could not install$need; measuring the inits that are there" >&2
 	else
-		echo "bench: warning:$need missing (as root: apt-get install -y tini dumb-init);" \
+		echo "bench: warning:$need missing (as root: apt-get install -y tini dumb-init curl);" \
 			"measuring the inits that are there" >&2
 	fi
 fi
