@@ -23,14 +23,21 @@ struct loop_timer {
     struct loop *loop;
     int fd;
     bool armed;
+    bool immediate; /* armed with delay 0: runs on the next turn, no timerfd */
     loop_timer_cb cb;
     void *data;
 };
+
+/* Timers armed with delay 0 (libcurl asks for that at every step of a
+ * transfer) run on the next turn without a timerfd round trip. */
+#define LOOP_IMMEDIATE_MAX 16
 
 struct loop {
     int epfd;
     bool stopping;
     struct watch *watches;
+    struct loop_timer *immediate[LOOP_IMMEDIATE_MAX];
+    size_t nimmediate;
 };
 
 uint64_t loop_now_ms(void)
@@ -156,19 +163,40 @@ static void timer_set(struct loop_timer *t, uint64_t delay_ns)
     timerfd_settime(t->fd, 0, &its, NULL);
 }
 
+static void immediate_remove(struct loop *loop, struct loop_timer *t)
+{
+    for (size_t i = 0; i < loop->nimmediate; i++) {
+        if (loop->immediate[i] == t) {
+            loop->immediate[i] = loop->immediate[--loop->nimmediate];
+            return;
+        }
+    }
+}
+
 void loop_timer_arm(struct loop_timer *t, uint64_t delay_ms)
 {
-    /* An all-zero it_value would disarm: "now" is one nanosecond away. */
-    timer_set(t, delay_ms ? delay_ms * 1000000ull : 1);
+    loop_timer_disarm(t);
+    if (delay_ms == 0 && t->loop->nimmediate < LOOP_IMMEDIATE_MAX) {
+        t->loop->immediate[t->loop->nimmediate++] = t;
+        t->immediate = true;
+    } else {
+        /* An all-zero it_value would disarm: "now" is one nanosecond away. */
+        timer_set(t, delay_ms ? delay_ms * 1000000ull : 1);
+    }
     t->armed = true;
 }
 
 void loop_timer_disarm(struct loop_timer *t)
 {
-    if (!t)
+    if (!t || !t->armed)
         return;
-    timer_set(t, 0);
     t->armed = false;
+    if (t->immediate) {
+        t->immediate = false;
+        immediate_remove(t->loop, t);
+        return;
+    }
+    timer_set(t, 0);
     /* Drop an expiration that is already pending so it cannot fire late. */
     uint64_t expirations;
     while (read(t->fd, &expirations, sizeof expirations) > 0) {
@@ -184,15 +212,42 @@ void loop_timer_free(struct loop_timer *t)
 {
     if (!t)
         return;
+    loop_timer_disarm(t);
     loop_del_fd(t->loop, t->fd);
     close(t->fd);
     free(t);
 }
 
+/* Each immediate timer is taken off the list before its callback, which may
+ * arm it (or others) again for the turn after. */
+static void run_immediate(struct loop *loop)
+{
+    size_t n = loop->nimmediate;
+    struct loop_timer *due[LOOP_IMMEDIATE_MAX];
+    for (size_t i = 0; i < n; i++)
+        due[i] = loop->immediate[i];
+    for (size_t i = 0; i < n; i++) {
+        struct loop_timer *t = due[i];
+        /* An earlier callback may have disarmed or freed it (freeing disarms):
+         * only a timer still on the list is run, and t is compared, not read. */
+        bool still = false;
+        for (size_t j = 0; j < loop->nimmediate; j++)
+            still = still || loop->immediate[j] == t;
+        if (!still)
+            continue;
+        immediate_remove(loop, t);
+        t->immediate = false;
+        t->armed = false;
+        t->cb(loop, t, t->data);
+        if (loop->stopping)
+            return;
+    }
+}
+
 static int dispatch_once(struct loop *loop)
 {
     struct epoll_event events[LOOP_BATCH];
-    int n = epoll_wait(loop->epfd, events, LOOP_BATCH, -1);
+    int n = epoll_wait(loop->epfd, events, LOOP_BATCH, loop->nimmediate ? 0 : -1);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
     for (int i = 0; i < n; i++) {
@@ -201,6 +256,8 @@ static int dispatch_once(struct loop *loop)
             w->cb(loop, w->fd, events[i].events, w->data);
     }
     free_deleted_watches(loop);
+    if (!loop->stopping)
+        run_immediate(loop);
     return 0;
 }
 

@@ -105,13 +105,68 @@ static void deleting_a_watch_during_dispatch_is_safe(void **state)
     struct loop_timer *tb = loop_timer_new(loop, free_other_and_stop, &b);
     a.other = tb;
     b.other = ta;
-    loop_timer_arm(ta, 0);
-    loop_timer_arm(tb, 0);
+    /* 1 ms, not 0: both must be timerfds expiring in one epoll batch */
+    loop_timer_arm(ta, 1);
+    loop_timer_arm(tb, 1);
     usleep(5000);
     loop_run(loop);
     assert_int_equal(a.fired + b.fired, 1);
     /* the one that fired freed the other and is left */
     loop_timer_free(a.fired ? ta : tb);
+    loop_free(loop);
+}
+
+struct rearm {
+    int runs;
+    int limit;
+};
+
+static void rearm_until_limit(struct loop *loop, struct loop_timer *t, void *data)
+{
+    struct rearm *r = data;
+    if (++r->runs < r->limit)
+        loop_timer_arm(t, 0);
+    else
+        loop_stop(loop);
+}
+
+/* Zero-delay timers run on the next turn, including one re-armed from its own
+ * callback, and a disarmed one never runs. */
+static void immediate_timers_run_next_turn(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    struct rearm r = {.limit = 5};
+    struct counter never = {0};
+    struct loop_timer *t = loop_timer_new(loop, rearm_until_limit, &r);
+    struct loop_timer *cancelled = loop_timer_new(loop, count_and_stop, &never);
+    loop_timer_arm(cancelled, 0);
+    loop_timer_arm(t, 0);
+    loop_timer_disarm(cancelled);
+    assert_false(loop_timer_armed(cancelled));
+    assert_int_equal(loop_run(loop), 0);
+    assert_int_equal(r.runs, 5);
+    assert_int_equal(never.fired, 0);
+    loop_timer_free(t);
+    loop_timer_free(cancelled);
+    loop_free(loop);
+}
+
+/* Freeing an armed immediate timer takes it off the list. */
+static void freeing_an_armed_immediate_timer_is_safe(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    struct counter c = {0}, stopper = {0};
+    struct loop_timer *t = loop_timer_new(loop, count_and_stop, &c);
+    struct loop_timer *stop = loop_timer_new(loop, count_and_stop, &stopper);
+    loop_timer_arm(t, 0);
+    loop_timer_free(t);
+    loop_timer_arm(stop, 20);
+    loop_run(loop);
+    assert_int_equal(c.fired, 0);
+    assert_int_equal(stopper.fired, 1);
+    loop_timer_free(stop);
     loop_free(loop);
 }
 
@@ -122,6 +177,8 @@ int main(void)
         cmocka_unit_test(disarmed_timer_never_fires),
         cmocka_unit_test(fd_callback_gets_readable_event),
         cmocka_unit_test(deleting_a_watch_during_dispatch_is_safe),
+        cmocka_unit_test(immediate_timers_run_next_turn),
+        cmocka_unit_test(freeing_an_armed_immediate_timer_is_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
