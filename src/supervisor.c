@@ -41,6 +41,13 @@ enum stop_cause {
     STOP_EXIT_MEMORY,       /* exit 137 follows: --memory-restart with --restart no */
 };
 
+/* The health fields status.json was last written with. */
+struct published_health {
+    unsigned failures;
+    long http_status;
+    char verdict[64];
+};
+
 struct supervisor {
     const struct resil_config *cfg;
     char **envp;
@@ -50,6 +57,7 @@ struct supervisor {
     struct health *health;
     struct memory_monitor *memory;
     char *state_dir;
+    struct published_health published_health;
 
     /* the app run in progress, or the last one */
     struct child_process app; /* app.pid 0 when none runs */
@@ -165,6 +173,14 @@ static void describe_status(char *out, size_t len, int status)
 
 static void publish(struct supervisor *sup)
 {
+    if (sup->health) {
+        const struct health_state *st = health_get_state(sup->health);
+        memset(&sup->published_health, 0, sizeof sup->published_health);
+        sup->published_health.failures = st->consecutive_failures;
+        sup->published_health.http_status = st->last_http_status;
+        snprintf(sup->published_health.verdict, sizeof sup->published_health.verdict, "%s",
+                 st->last_verdict);
+    }
     if (!sup->state_dir)
         return;
     struct status_snapshot snap = {
@@ -682,9 +698,19 @@ static void on_health_change(void *ctx, enum health_status old_status,
         publish(sup);
 }
 
+/* A check that changed nothing but its time is not written: renaming over
+ * status.json makes ext4 write it back to disk, which would be most of what a
+ * check costs. */
 static void on_health_checked(void *ctx)
 {
-    publish(ctx);
+    struct supervisor *sup = ctx;
+    const struct health_state *st = health_get_state(sup->health);
+    struct published_health now = {.failures = st->consecutive_failures,
+                                   .http_status = st->last_http_status};
+    snprintf(now.verdict, sizeof now.verdict, "%s", st->last_verdict);
+    if (memcmp(&now, &sup->published_health, sizeof now) == 0)
+        return;
+    publish(sup);
 }
 
 /* --- memory events --- */
