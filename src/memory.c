@@ -776,12 +776,17 @@ static bool options_need_sampling(const struct memory_monitor *m)
 /* Asked-for sampling goes on through unreadable samples, so a file broken for a
  * moment does not silence --memory-restart for the rest of the run; the
  * fallback runs only while there is something readable to fall back on. */
+static bool should_sample(const struct memory_monitor *m)
+{
+    bool fallback = m->cfg && m->cur.available && m->psi_fd < 0 && thresholds_reachable(m);
+    return m->watching && (options_need_sampling(m) || fallback);
+}
+
 static void update_timer(struct memory_monitor *m)
 {
     if (!m->timer)
         return;
-    bool fallback = m->cfg && m->cur.available && m->psi_fd < 0 && thresholds_reachable(m);
-    if (m->watching && (options_need_sampling(m) || fallback))
+    if (should_sample(m))
         loop_timer_arm(m->timer, next_delay_ms(m));
     else if (loop_timer_armed(m->timer))
         loop_timer_disarm(m->timer);
@@ -967,7 +972,10 @@ static void on_psi_delay(struct loop *loop, struct loop_timer *timer, void *data
     if (!m->watching || m->psi_tried)
         return;
     open_psi_trigger(m);
-    update_timer(m);
+    /* A sample already scheduled keeps its time; the trigger may make the
+     * fallback sampling unnecessary. */
+    if (!should_sample(m) || !loop_timer_armed(m->timer))
+        update_timer(m);
 }
 
 /* v1's memory.oom_control cannot be polled (it wants cgroup.event_control and
