@@ -1605,7 +1605,7 @@ int config_load(struct resil_config *cfg, int argc, char **argv, char **envp, ch
 
 /* ---- --check-config output ---- */
 
-static void format_duration(char *buf, size_t len, uint64_t ms)
+void format_duration(char *buf, size_t len, uint64_t ms)
 {
     static const struct {
         uint64_t ms;

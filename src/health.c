@@ -375,14 +375,6 @@ static void cancel_check(struct health *h)
     loop_timer_disarm(h->curl_wake);
 }
 
-static void format_duration(char *out, size_t outlen, uint64_t ms)
-{
-    if (ms % 1000 == 0)
-        snprintf(out, outlen, "%llus", (unsigned long long)(ms / 1000));
-    else
-        snprintf(out, outlen, "%llums", (unsigned long long)ms);
-}
-
 static void describe_curl_error(const struct health *h, CURLcode rc, struct health_check_result *r)
 {
     long os_errno = 0;

@@ -151,16 +151,6 @@ static const char *sig_name(int sig)
     return name ? name : "?";
 }
 
-static void format_duration(char *out, size_t len, uint64_t ms)
-{
-    if (ms % 1000)
-        snprintf(out, len, "%llums", (unsigned long long)ms);
-    else if (ms >= 60000 && ms % 60000 == 0)
-        snprintf(out, len, "%llum", (unsigned long long)(ms / 60000));
-    else
-        snprintf(out, len, "%llus", (unsigned long long)(ms / 1000));
-}
-
 static void describe_status(char *out, size_t len, int status)
 {
     if (WIFSIGNALED(status))

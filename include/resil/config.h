@@ -105,7 +105,9 @@ int parse_signal(const char *s, int *out);            /* "TERM", "SIGTERM", "15"
 int parse_rewrite(const char *s, int *from, int *to); /* "15:3", "TERM:QUIT", "HUP:0" */
 int parse_uint(const char *s, unsigned max, unsigned *out);
 int parse_bool(const char *s, bool *out); /* 1/0 true/false yes/no on/off */
-const char *signal_name(int sig);         /* "TERM", or NULL when unknown */
+const char *signal_name(int sig);
+/* The shortest spelling parse_duration_ms reads back: "8s", "2m", "250ms". */
+void format_duration(char *buf, size_t len, uint64_t ms); /* "TERM", or NULL when unknown */
 
 /* Resolved byte value of a size against a limit (0 when a percentage has no limit). */
 uint64_t size_spec_bytes(const struct size_spec *s, uint64_t limit_bytes);
