@@ -165,7 +165,6 @@ static void publish(struct supervisor *sup)
 {
     if (sup->health) {
         const struct health_state *st = health_get_state(sup->health);
-        memset(&sup->published_health, 0, sizeof sup->published_health);
         sup->published_health.failures = st->consecutive_failures;
         sup->published_health.http_status = st->last_http_status;
         snprintf(sup->published_health.verdict, sizeof sup->published_health.verdict, "%s",
