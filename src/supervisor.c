@@ -694,10 +694,9 @@ static void on_health_checked(void *ctx)
 {
     struct supervisor *sup = ctx;
     const struct health_state *st = health_get_state(sup->health);
-    struct published_health now = {.failures = st->consecutive_failures,
-                                   .http_status = st->last_http_status};
-    snprintf(now.verdict, sizeof now.verdict, "%s", st->last_verdict);
-    if (memcmp(&now, &sup->published_health, sizeof now) == 0)
+    const struct published_health *was = &sup->published_health;
+    if (was->failures == st->consecutive_failures && was->http_status == st->last_http_status &&
+        strncmp(was->verdict, st->last_verdict, sizeof was->verdict) == 0)
         return;
     publish(sup);
 }
