@@ -288,9 +288,15 @@ static bool last_run_was_memory_failure(const struct supervisor *sup)
            (strcmp(sup->next_reason, "oom") == 0 || strcmp(sup->next_reason, "memory") == 0);
 }
 
+/* The first start uses the sample memory_new took a moment before; every later
+ * start reads the files again, since memory may have changed since. */
 static const struct memory_sample *fresh_memory(struct supervisor *sup)
 {
-    return sup->memory ? memory_refresh(sup->memory) : NULL;
+    if (!sup->memory)
+        return NULL;
+    if (!sup->app_pgid)
+        return memory_current(sup->memory);
+    return memory_refresh(sup->memory);
 }
 
 static void start_app(struct supervisor *sup)
