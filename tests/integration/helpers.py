@@ -375,3 +375,25 @@ def run_cmd(args, timeout=EXIT_TIMEOUT, **kw):
 
 def json_lines(text):
     return [json.loads(l) for l in text.splitlines() if l.strip()]
+
+
+# -- the event log of progs/sup_app.py: one JSON object a line --
+
+def app_events(log):
+    """Every event the app recorded so far (none before the file exists)."""
+    try:
+        return [json.loads(l) for l in Path(log).read_text().splitlines() if l.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def app_events_of(log, kind):
+    return [e for e in app_events(log) if e["event"] == kind]
+
+
+def starts(log):
+    return app_events_of(log, "start")
+
+
+def terms(log):
+    return app_events_of(log, "term")

@@ -11,7 +11,6 @@ and the stop signals it gets. Intervals are 200-400 ms and timeouts 300 ms, so
 every test is over in a second or two.
 """
 
-import json
 import signal
 import socket
 import time
@@ -19,24 +18,9 @@ import time
 import pytest
 
 from healthserver import HealthServer
-from helpers import base_env, prog, wait_for
+from helpers import base_env, prog, starts, terms, wait_for
 
 INTERVAL = 0.2
-
-
-def app_events(log):
-    try:
-        return [json.loads(l) for l in log.read_text().splitlines() if l.strip()]
-    except FileNotFoundError:
-        return []
-
-
-def starts(log):
-    return [e for e in app_events(log) if e["event"] == "start"]
-
-
-def terms(log):
-    return [e for e in app_events(log) if e["event"] == "term"]
 
 
 def free_port():

@@ -18,20 +18,9 @@ import pytest
 
 from fakecgroup import MiB, FakeCgroup
 from healthserver import HealthServer
-from helpers import prog, run_cmd, wait_for
+from helpers import app_events, prog, run_cmd, starts, wait_for
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-
-
-def app_events(log):
-    try:
-        return [json.loads(l) for l in log.read_text().splitlines() if l.strip()]
-    except FileNotFoundError:
-        return []
-
-
-def starts(log):
-    return [e for e in app_events(log) if e["event"] == "start"]
 
 
 def start(init, tmp_path, plan="run", on_term="exit0", usage=64 * MiB, **kw):

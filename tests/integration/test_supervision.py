@@ -19,22 +19,7 @@ import pytest
 
 from fakecgroup import MiB, FakeCgroup
 from healthserver import HealthServer
-from helpers import prog, wait_for
-
-
-def app_events(log):
-    try:
-        return [json.loads(l) for l in log.read_text().splitlines() if l.strip()]
-    except FileNotFoundError:
-        return []
-
-
-def events(log, kind):
-    return [e for e in app_events(log) if e["event"] == kind]
-
-
-def starts(log):
-    return events(log, "start")
+from helpers import app_events, app_events_of, prog, starts, wait_for
 
 
 def options(tmp_path, **kw):
@@ -101,14 +86,14 @@ def test_unhealthy_app_is_restarted_with_reason_unhealthy(init, tmp_path):
         run, log = start(init, tmp_path, restart="on-failure", backoff="100ms",
                          health_url=hs.url, health_interval="200ms", health_timeout="300ms",
                          health_retries="2")
-        wait_for(lambda: events(log, "term"), 5, "the unhealthy app to get SIGTERM")
+        wait_for(lambda: app_events_of(log, "term"), 5, "the unhealthy app to get SIGTERM")
         hs.set(status=200)
         wait_for(lambda: len(starts(log)) >= 2, 5, "the restart")
         first, second = starts(log)[:2]
         assert (first["count"], first["reason"]) == ("0", "start")
         assert (second["count"], second["reason"]) == ("1", "unhealthy")
-        assert events(log, "term")[0]["pid"] == first["pid"]
-        assert events(log, "term")[0]["t"] < second["t"]
+        assert app_events_of(log, "term")[0]["pid"] == first["pid"]
+        assert app_events_of(log, "term")[0]["t"] < second["t"]
         time.sleep(0.5)  # the new app is healthy: no further restart
         assert len(starts(log)) == 2 and run.running()
         run.signal(signal.SIGTERM)
@@ -183,7 +168,7 @@ def test_on_unhealthy_exit_exits_69_even_when_restarts_are_allowed(init, tmp_pat
                          health_timeout="300ms", health_retries="2")
         assert run.wait() == 69, run.stderr_text()
         assert len(starts(log)) == 1
-        assert events(log, "term"), "the app was not stopped with SIGTERM"
+        assert app_events_of(log, "term"), "the app was not stopped with SIGTERM"
         line = termination_log(tmp_path)
         assert line.startswith("exit 69") and hs.url in line and "critical" in line, line
 
@@ -276,16 +261,16 @@ def test_restarted_app_binds_the_port_the_old_apps_group_held(init, tmp_path, gr
     port = free_port()
     run = init([*options(tmp_path, restart="on-failure", backoff="100ms", grace=grace),
                 "--", *prog("sup_portholder.py"), "--log", log, "--port", port, "--hold", "1"])
-    wait_for(lambda: events(log, "bind"), 8, "the restarted app to bind")
-    holder = events(log, "holder")[0]
+    wait_for(lambda: app_events_of(log, "bind"), 8, "the restarted app to bind")
+    holder = app_events_of(log, "holder")[0]
     assert holder["bound"], holder
-    assert events(log, "holder-term"), "the old app's group did not get SIGTERM"
-    bind = events(log, "bind")
+    assert app_events_of(log, "holder-term"), "the old app's group did not get SIGTERM"
+    bind = app_events_of(log, "bind")
     assert len(bind) == 1 and bind[0]["ok"], f"restarted app could not bind port {port}: {bind}"
     assert bind[0]["holder_state"] is None, f"the old holder (pid {holder['pid']}) still exists"
     second = starts(log)[1]
     assert (second["count"], second["reason"]) == ("1", "crash")
-    waited = second["t"] - events(log, "holder-term")[0]["t"]
+    waited = second["t"] - app_events_of(log, "holder-term")[0]["t"]
     if holder_fate == "killed":
         assert waited >= 0.25, f"new app {waited:.2f}s after SIGTERM, before the 300 ms grace"
     else:
@@ -317,7 +302,7 @@ def test_a_stop_request_is_never_followed_by_a_restart(init, tmp_path, restart, 
     run.signal(signal.SIGTERM)
     assert run.wait() == code, run.stderr_text()
     assert len(starts(log)) == 1
-    assert events(log, "term")
+    assert app_events_of(log, "term")
 
 
 def test_a_stop_request_while_an_unhealthy_app_is_stopped_for_a_restart_ends_it(init, tmp_path):
@@ -326,7 +311,7 @@ def test_a_stop_request_while_an_unhealthy_app_is_stopped_for_a_restart_ends_it(
         run, log = start(init, tmp_path, on_term="ignore", restart="always", backoff="50ms",
                          grace="1s", health_url=hs.url, health_interval="200ms",
                          health_timeout="300ms", health_retries="2")
-        wait_for(lambda: events(log, "term"), 5, "the unhealthy app to get SIGTERM")
+        wait_for(lambda: app_events_of(log, "term"), 5, "the unhealthy app to get SIGTERM")
         sent = time.monotonic()
         run.signal(signal.SIGTERM)
         code = run.wait(timeout=5)
@@ -341,7 +326,7 @@ def test_a_stop_request_while_the_old_group_is_waited_for_ends_it(init, tmp_path
     run = init([*options(tmp_path, restart="on-failure", backoff="50ms", grace="3s"),
                 "--", *prog("sup_portholder.py"), "--log", log, "--port", free_port(),
                 "--hold", "1"])
-    wait_for(lambda: events(log, "holder-term"), 8, "the holder to get SIGTERM")
+    wait_for(lambda: app_events_of(log, "holder-term"), 8, "the holder to get SIGTERM")
     sent = time.monotonic()
     run.signal(signal.SIGTERM)
     assert run.wait(timeout=5) == 143, run.stderr_text()
@@ -357,7 +342,7 @@ def test_unhealthy_app_that_outlives_grace_still_exits_69_and_says_both(init, tm
                          health_url=hs.url, health_interval="200ms", health_timeout="300ms",
                          health_retries="2")
         assert run.wait() == 69, run.stderr_text()
-        assert events(log, "term"), "the app did not get SIGTERM"
+        assert app_events_of(log, "term"), "the app did not get SIGTERM"
         line = termination_log(tmp_path)
         assert line.startswith("exit 69"), line
         assert "unhealthy" in line and hs.url in line, line

@@ -13,43 +13,23 @@ import signal
 import sys
 import time
 
+from progutil import append, count_terms
+
 d = sys.argv[1]
 life = float(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == "--life" else 30.0
-
-
-def count_terms():
-    """Every delivery of SIGTERM writes one byte to the wakeup pipe: a TERM
-    sent twice is counted twice even if Python runs the handler once."""
-    r, w = os.pipe()
-    os.set_blocking(r, False)
-    os.set_blocking(w, False)
-    signal.set_wakeup_fd(w)
-
-    def terms():
-        try:
-            return os.read(r, 4096).count(signal.SIGTERM)
-        except BlockingIOError:
-            return 0
-    return terms
-
-
-def write(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.write(fd, text.encode())
-    os.close(fd)
 
 
 def child(name, exits):
     def on_term(sig, frame):
         n = terms()
         if n:
-            write(f"{d}/{name}.log", "TERM\n" * n)
+            append(f"{d}/{name}.log", "TERM\n" * n)
         if n and exits:
             os._exit(0)
 
     signal.signal(signal.SIGTERM, on_term)
     terms = count_terms()
-    write(f"{d}/{name}.pid.tmp", str(os.getpid()))
+    append(f"{d}/{name}.pid.tmp", str(os.getpid()))
     os.rename(f"{d}/{name}.pid.tmp", f"{d}/{name}.pid")
     deadline = time.monotonic() + life
     while time.monotonic() < deadline:
