@@ -98,3 +98,9 @@ format:
 
 clean:
 	rm -rf build
+
+# resil-init's memory handling on a real cgroup v2 kernel: Debian's kernel under
+# qemu, a busybox initramfs, a list of scenarios (tests/cgroup2/).
+.PHONY: test-cgroup2
+test-cgroup2: build/resil-init-static
+	sh tests/cgroup2/run.sh
