@@ -31,7 +31,7 @@ BIN=${RESIL_INIT_STATIC:-$ROOT/build/resil-init-static}
 TIMEOUT=${RESIL_CGROUP2_TIMEOUT:-900}
 START=$(date +%s)
 
-log() { printf '==> test-cgroup2: %s\n' "$*" >&2; }
+log() { printf '==> test-cgroup2 [%ss]: %s\n' "$(($(date +%s) - START))" "$*" >&2; }
 die() {
 	printf 'test-cgroup2: error: %s\n' "$*" >&2
 	exit 1
@@ -131,6 +131,10 @@ else
 		die "no ./boot/config-* in $deb"
 	mv "$KERNEL.tmp" "$KERNEL"
 	rm -rf "$KDIR/download"
+	# a kernel the archive no longer points at is not needed again
+	for old in "$KDIR"/linux-image-*; do
+		[ "$old" = "$KDIR/$KPKG" ] || rm -rf "$old"
+	done
 	log "kernel: extracted ${KERNEL#"$ROOT"/} ($(wc -c <"$KERNEL" | tr -d ' ') bytes)"
 fi
 printf '%s\n' "$KPKG" >"$KDIR/current"
