@@ -13,7 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "resil/config.h"
 #include "resil/log.h"
+
+extern char **environ;
 
 #define STATUS_FILE "status.json"
 #define STATUS_READ_MAX (256 * 1024)
@@ -201,21 +204,15 @@ int status_write(const char *dir, const struct status_snapshot *s)
 
 /* --- the subcommands --- */
 
-static int parse_state_dir_args(int argc, char **argv, const char **dir)
+/* --state-dir and RESIL_STATE_DIR, read by the option table like resil-init's own. */
+static int parse_state_dir_args(int argc, char **argv, struct resil_config *cfg)
 {
-    *dir = getenv("RESIL_STATE_DIR");
-    if (*dir && !**dir)
-        *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc) {
-            *dir = argv[++i];
-        } else if (strncmp(argv[i], "--state-dir=", 12) == 0) {
-            *dir = argv[i] + 12;
-        } else {
-            fprintf(stderr, "resil-init %s: unknown argument %s (only --state-dir DIR)\n", argv[0],
-                    argv[i]);
-            return -1;
-        }
+    static const char *const only[] = {"state-dir", NULL};
+    char err[256];
+    if (config_load_only(cfg, only, argc - 1, argv + 1, environ, err, sizeof err) < 0) {
+        fprintf(stderr, "resil-init %s: %s (only --state-dir DIR)\n", argv[0], err);
+        config_free(cfg);
+        return -1;
     }
     return 0;
 }
@@ -246,10 +243,11 @@ static char *read_status_file(const char *cmd, const char *configured_dir)
 
 int status_command(int argc, char **argv)
 {
-    const char *dir;
-    if (parse_state_dir_args(argc, argv, &dir) < 0)
+    struct resil_config cfg;
+    if (parse_state_dir_args(argc, argv, &cfg) < 0)
         return 2;
-    char *text = read_status_file("status", dir);
+    char *text = read_status_file("status", cfg.state_dir);
+    config_free(&cfg);
     if (!text)
         return 1;
     fputs(text, stdout);
@@ -271,10 +269,11 @@ static bool supervisor_alive(const cJSON *root)
 
 int status_probe_command(int argc, char **argv)
 {
-    const char *dir;
-    if (parse_state_dir_args(argc, argv, &dir) < 0)
+    struct resil_config cfg;
+    if (parse_state_dir_args(argc, argv, &cfg) < 0)
         return 2;
-    char *text = read_status_file("probe", dir);
+    char *text = read_status_file("probe", cfg.state_dir);
+    config_free(&cfg);
     if (!text)
         return 1;
     cJSON *root = cJSON_Parse(text);

@@ -80,24 +80,90 @@ enum config_source {
     CONFIG_SOURCE_FLAG
 };
 
+/* How an option's value is spelled and stored; each type has one parser, one
+ * default writer, one --help text and one --check-config form in config.c. */
+enum config_type {
+    CONFIG_TYPE_SWITCH,     /* bool; the bare flag means true */
+    CONFIG_TYPE_COUNT,      /* int; each bare use counts one more (-vv) */
+    CONFIG_TYPE_UINT,       /* unsigned, within min..max */
+    CONFIG_TYPE_DURATION,   /* uint64_t milliseconds */
+    CONFIG_TYPE_BACKOFF,    /* two uint64_t ms, MIN[:MAX] (offset: MIN, aux_offset: MAX) */
+    CONFIG_TYPE_SIZE,       /* struct config_size_spec */
+    CONFIG_TYPE_SIGNAL,     /* int, 0 = none */
+    CONFIG_TYPE_CHOICE,     /* an enum, spelled as one of the row's words */
+    CONFIG_TYPE_STRING,     /* char *, NULL = unset */
+    CONFIG_TYPE_STRINGS,    /* repeatable: char ** (NULL-terminated), count at aux_offset */
+    CONFIG_TYPE_ENV,        /* like STRINGS, of KEY=VALUE items, one per KEY */
+    CONFIG_TYPE_EXIT_CODES, /* repeatable: bool[256], the codes reported as 0 */
+    CONFIG_TYPE_REWRITE,    /* repeatable: int[RESIL_MAX_SIGNAL] of FROM:TO */
+    CONFIG_TYPE_ACTION,     /* --help, --version: main acts on them, nothing is stored */
+};
+
+/* A word of a CONFIG_TYPE_CHOICE option; aliases follow the value's name. */
+struct config_choice {
+    const char *name;
+    int value;
+};
+
+/* The default of a row, by its type (other types default to zero / none). */
+union config_default {
+    bool on;                      /* SWITCH */
+    unsigned n;                   /* UINT */
+    uint64_t ms;                  /* DURATION */
+    uint64_t range_ms[2];         /* BACKOFF: MIN, MAX */
+    int choice;                   /* CHOICE */
+    struct config_size_spec size; /* SIZE; !set: off */
+    const char *item;             /* STRINGS, ENV: the one default item, or NULL */
+};
+
+/* Row flags. */
+#define CONFIG_POSITIVE 1u    /* DURATION, SIZE: 0 is refused */
+#define CONFIG_OFF_OK 2u      /* SIZE, SIGNAL: "0", "off" and "none" unset it */
+#define CONFIG_NOT_IN_FILE 4u /* no key in a config file (--config itself) */
+
+/* One row of the option table: everything resil-init knows about an option. */
 struct config_option {
-    const char *name; /* long name, e.g. "health-url"; env RESIL_HEALTH_URL */
-    char short_name;  /* 0 when none */
-    const char *arg;  /* metavar, NULL for a switch taking no value */
-    bool repeatable;
+    const char *name;  /* long name, e.g. "health-url"; env RESIL_HEALTH_URL */
+    char short_name;   /* 0 when none */
+    const char *arg;   /* metavar, NULL for a switch taking no value */
     const char *group; /* heading in --help and the README */
-    const char *default_text;
     const char *help;
+    enum config_type type;
+    size_t offset;     /* of its field in struct resil_config */
+    size_t aux_offset; /* a second field, by type (see enum config_type) */
+    union config_default def;
+    /* --help's [default] where the value does not say it ("found from ..."); NULL:
+     * config_default_text derives it from def. */
+    const char *default_text;
+    uint64_t min, max; /* UINT, COUNT: inclusive bounds */
+    unsigned flags;
+    bool repeatable;                     /* each use adds to a list or counts */
+    const struct config_choice *choices; /* CHOICE: NULL-terminated */
+    /* A further check of one given value (a URL's form, a path's length): 0, or
+     * -1 with one line in err, which the caller prefixes with the option's name. */
+    int (*check)(const char *value, char *err, size_t errlen);
 };
 
 extern const struct config_option config_options[];
 extern const size_t config_option_count;
+
+/* The [default] --help prints for o, in buf (or a static text); NULL for none. */
+const char *config_default_text(const struct config_option *o, char *buf, size_t len);
+
+/* The --help or --version row when argv (after the program name) asks for one
+ * among its options (an app's own --help after COMMAND is the app's); else NULL. */
+const struct config_option *config_early_action(int argc, char **argv);
 
 /* Parses argv (starting after the program name), the environment and the config
  * file named by --config / RESIL_CONFIG into cfg. On error returns -1 with one
  * line (no newline) in err, naming the option, variable or key at fault. */
 int config_load(struct resil_config *cfg, int argc, char **argv, char **envp, char *err,
                 size_t errlen);
+/* config_load for a subcommand: only the options named in `only` (NULL-terminated)
+ * are read, from flags and RESIL_* variables (no config file), and any other
+ * word of argv is an error. */
+int config_load_only(struct resil_config *cfg, const char *const *only, int argc, char **argv,
+                     char **envp, char *err, size_t errlen);
 void config_free(struct resil_config *cfg);
 
 /* Effective settings as a JSON object (caller frees), for --check-config. */

@@ -158,6 +158,7 @@ static void test_option_table_entries(void **state)
                                         "check-config",
                                         "help",
                                         "version"};
+    char buf[64];
 
     (void)state;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -167,9 +168,10 @@ static void test_option_table_entries(void **state)
     assert_true(find_option("rewrite")->repeatable);
     assert_true(find_option("emergency-env")->repeatable);
     assert_false(find_option("grace")->repeatable);
-    assert_string_equal(find_option("grace")->default_text, "8s");
-    assert_string_equal(find_option("backoff")->default_text, "1s:30s");
-    assert_string_equal(find_option("emergency-env")->default_text, "EMERGENCY_MODE=true");
+    assert_string_equal(config_default_text(find_option("grace"), buf, sizeof buf), "8s");
+    assert_string_equal(config_default_text(find_option("backoff"), buf, sizeof buf), "1s:30s");
+    assert_string_equal(config_default_text(find_option("emergency-env"), buf, sizeof buf),
+                        "EMERGENCY_MODE=true");
     assert_int_equal(find_option("verbose")->short_name, 'v');
     assert_null(find_option("verbose")->arg);
     assert_string_equal(find_option("health-url")->arg, "URL");
@@ -1095,6 +1097,125 @@ static void test_json_round_trip(void **state)
     drop_file(path);
 }
 
+/* ---- the table drives --help's defaults, the early scan and subcommands ---- */
+
+/* --help's [default] is what --check-config prints for an untouched config. */
+static void test_default_text_matches_defaults(void **state)
+{
+    struct resil_config cfg;
+    char *text;
+    cJSON *root;
+
+    (void)state;
+    expect_ok(&cfg, NOARGS, NULL);
+    text = config_to_json(&cfg);
+    root = cJSON_Parse(text);
+    assert_non_null(root);
+    for (size_t i = 0; i < config_option_count; i++) {
+        const struct config_option *o = &config_options[i];
+        const cJSON *v = cJSON_GetObjectItem(root, o->name);
+        char buf[64], num[32];
+        const char *def = config_default_text(o, buf, sizeof buf);
+
+        if (o->type == CONFIG_TYPE_ACTION || o->type == CONFIG_TYPE_COUNT) {
+            assert_null(def);
+            continue;
+        }
+        assert_non_null(def);
+        if (o->default_text)
+            continue; /* words for what only the run time knows */
+        if (cJSON_IsString(v)) {
+            assert_string_equal(def, v->valuestring);
+        } else if (cJSON_IsNumber(v)) {
+            snprintf(num, sizeof num, "%g", v->valuedouble);
+            assert_string_equal(def, num);
+        } else if (cJSON_IsBool(v)) {
+            assert_string_equal(def, cJSON_IsTrue(v) ? "on" : "off");
+        } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1) {
+            assert_string_equal(def, cJSON_GetArrayItem(v, 0)->valuestring);
+        } else {
+            assert_true(cJSON_IsNull(v) || cJSON_GetArraySize(v) == 0);
+            if (strcmp(def, "none") != 0 && strcmp(def, "off") != 0)
+                fail_msg("--%s: default \"%s\" but nothing is set", o->name, def);
+        }
+    }
+    cJSON_Delete(root);
+    free(text);
+    config_free(&cfg);
+}
+
+static const char *early(char **argv)
+{
+    const struct config_option *o = config_early_action(count(argv), argv);
+
+    return o ? o->name : NULL;
+}
+
+static void test_early_action(void **state)
+{
+    (void)state;
+    assert_string_equal(early(ARGS("--help")), "help");
+    assert_string_equal(early(ARGS("-h", "app")), "help");
+    assert_string_equal(early(ARGS("--grace", "5s", "--version", "--help")), "version");
+    assert_string_equal(early(ARGS("-ve", "3", "-vh")), "help");
+    assert_string_equal(early(ARGS("--bogus", "--help")), "help");
+    assert_string_equal(early(ARGS("--grace", "abc", "--help")), "help");
+    /* What follows the command, or is an option's value, is not resil-init's. */
+    assert_null(early(ARGS("app", "--help")));
+    assert_null(early(ARGS("--", "--help")));
+    assert_null(early(ARGS("--grace", "--help")));
+    assert_null(early(ARGS("-e", "--help")));
+    assert_null(early(ARGS("--help=1")));
+    assert_null(early(NOARGS));
+}
+
+static int load_state_dir(struct resil_config *cfg, char **argv, char **envp, char *err,
+                          size_t errlen)
+{
+    static const char *const only[] = {"state-dir", NULL};
+
+    return config_load_only(cfg, only, count(argv), argv, envp, err, errlen);
+}
+
+static void expect_only_error(char **argv, char **envp, const char *needle)
+{
+    struct resil_config cfg;
+    char err[256];
+
+    assert_int_equal(load_state_dir(&cfg, argv, envp, err, sizeof err), -1);
+    if (!strstr(err, needle))
+        fail_msg("error \"%s\" does not mention \"%s\"", err, needle);
+    config_free(&cfg);
+}
+
+static void test_load_only(void **state)
+{
+    struct resil_config cfg;
+    char err[256];
+    char *env[] = {"RESIL_STATE_DIR=/from/env", "RESIL_GRACE=x", "RESIL_CONFIG=/nonexistent", NULL};
+
+    (void)state;
+    assert_int_equal(load_state_dir(&cfg, NOARGS, env, err, sizeof err), 0);
+    assert_string_equal(cfg.state_dir, "/from/env"); /* RESIL_GRACE and the file are not read */
+    config_free(&cfg);
+    assert_int_equal(load_state_dir(&cfg, ARGS("--state-dir", "/a"), env, err, sizeof err), 0);
+    assert_string_equal(cfg.state_dir, "/a");
+    config_free(&cfg);
+    assert_int_equal(load_state_dir(&cfg, ARGS("--state-dir=/b"), NULL, err, sizeof err), 0);
+    assert_string_equal(cfg.state_dir, "/b");
+    config_free(&cfg);
+    assert_int_equal(
+        load_state_dir(&cfg, NOARGS, (char *[]){"RESIL_STATE_DIR=", NULL}, err, sizeof err), 0);
+    assert_null(cfg.state_dir);
+    config_free(&cfg);
+
+    expect_only_error(ARGS("--grace", "1s"), NULL, "unknown option --grace");
+    expect_only_error(ARGS("-g"), NULL, "unknown option -g");
+    expect_only_error(ARGS("--state-dir"), NULL, "missing value for --state-dir");
+    expect_only_error(ARGS("--state-dir", "/a", "extra"), NULL, "unexpected argument extra");
+    expect_only_error(ARGS("--state-dir", ""), NULL, "--state-dir: must not be empty");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1128,6 +1249,9 @@ int main(void)
         cmocka_unit_test(test_free_zeroed),
         cmocka_unit_test(test_to_json),
         cmocka_unit_test(test_json_round_trip),
+        cmocka_unit_test(test_default_text_matches_defaults),
+        cmocka_unit_test(test_early_action),
+        cmocka_unit_test(test_load_only),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
