@@ -1543,10 +1543,100 @@ static void origin(const struct load_ctx *ctx, enum opt_id id, char *buf, size_t
     }
 }
 
+/* Options whose values must be ordered, low <= high. A default yields to what
+ * the user gave (the defaulted one follows the given one); only two given values
+ * that contradict each other are a usage error. Pairs that are not here are
+ * independent by their meaning (see the README's note under the options table). */
+static const struct {
+    enum opt_id low, high;
+} ordered_pairs[] = {
+    {OPT_MEMORY_WARN, OPT_MEMORY_CRITICAL},
+    /* A restart delay longer than the window that counts restarts would make
+     * --max-restarts unreachable. */
+    {OPT_BACKOFF, OPT_RESTART_WINDOW},
+};
+
+/* The value a pair compares: a size (by its unit), or milliseconds (a duration,
+ * or backoff's MIN). kind tells comparable values apart; false when unset. */
+static bool ordered_value(const struct resil_config *cfg, const struct config_option *o, int *kind,
+                          long double *v)
+{
+    const void *at = cfield_at(cfg, o->offset);
+
+    if (o->type == CONFIG_TYPE_SIZE) {
+        const struct config_size_spec *s = at;
+
+        *kind = s->is_percent;
+        *v = s->is_percent ? (long double)s->percent : (long double)s->bytes;
+        return s->set;
+    }
+    *kind = 2;
+    *v = (long double)*(const uint64_t *)at;
+    return true;
+}
+
+static void ordered_text(const struct resil_config *cfg, const struct config_option *o, char *buf,
+                         size_t len)
+{
+    char d[32];
+
+    if (o->type == CONFIG_TYPE_SIZE) {
+        format_size(buf, len, cfield_at(cfg, o->offset));
+        return;
+    }
+    config_format_duration(d, sizeof d, *(const uint64_t *)cfield_at(cfg, o->offset));
+    snprintf(buf, len, "%s%s", o->type == CONFIG_TYPE_BACKOFF ? "MIN " : "", d);
+}
+
+/* The defaulted option `to` takes the value of the given option `from`. */
+static void follow(struct resil_config *cfg, const struct config_option *to,
+                   const struct config_option *from)
+{
+    uint64_t *ms = field_at(cfg, to->offset);
+
+    if (to->type == CONFIG_TYPE_SIZE) {
+        *(struct config_size_spec *)field_at(cfg, to->offset) =
+            *(const struct config_size_spec *)cfield_at(cfg, from->offset);
+        return;
+    }
+    *ms = *(const uint64_t *)cfield_at(cfg, from->offset);
+    if (to->type == CONFIG_TYPE_BACKOFF) {
+        uint64_t *max = field_at(cfg, to->aux_offset);
+
+        if (*max < *ms)
+            *max = *ms;
+    }
+}
+
+static int order_pair(struct load_ctx *ctx, enum opt_id low, enum opt_id high)
+{
+    const struct config_option *lo = &config_options[low], *hi = &config_options[high];
+    bool low_given = ctx->applied[low] > CONFIG_SOURCE_DEFAULT;
+    bool high_given = ctx->applied[high] > CONFIG_SOURCE_DEFAULT;
+    int lk, hk;
+    long double lv, hv;
+    char where[1024], lt[48], ht[48];
+
+    if (!ordered_value(ctx->cfg, lo, &lk, &lv) || !ordered_value(ctx->cfg, hi, &hk, &hv) ||
+        lk != hk || lv <= hv)
+        return 0;
+    if (!low_given || !high_given) {
+        if (!low_given)
+            follow(ctx->cfg, lo, hi);
+        else
+            follow(ctx->cfg, hi, lo);
+        return 0;
+    }
+    /* Name the source a user would edit first: the one of higher precedence. */
+    origin(ctx, ctx->applied[low] >= ctx->applied[high] ? low : high, where, sizeof where);
+    ordered_text(ctx->cfg, lo, lt, sizeof lt);
+    ordered_text(ctx->cfg, hi, ht, sizeof ht);
+    return fail(ctx, "%s--%s %s is above --%s %s", where, lo->name, lt, hi->name, ht);
+}
+
 static int validate(struct load_ctx *ctx)
 {
     const struct resil_config *cfg = ctx->cfg;
-    const struct config_size_spec *w = &cfg->memory_warn, *c = &cfg->memory_critical;
     char where[1024];
 
     if (cfg->health_unix_socket && !cfg->health_url) {
@@ -1554,16 +1644,9 @@ static int validate(struct load_ctx *ctx)
         return fail(ctx, "%s--health-unix-socket needs --health-url (the path and Host to ask for)",
                     where);
     }
-    if (w->set && c->set && w->is_percent == c->is_percent &&
-        (w->is_percent ? w->percent > c->percent : w->bytes > c->bytes)) {
-        char wt[32], ct[32];
-        bool warn_culprit = ctx->applied[OPT_MEMORY_WARN] >= ctx->applied[OPT_MEMORY_CRITICAL];
-
-        origin(ctx, warn_culprit ? OPT_MEMORY_WARN : OPT_MEMORY_CRITICAL, where, sizeof where);
-        format_size(wt, sizeof wt, w);
-        format_size(ct, sizeof ct, c);
-        return fail(ctx, "%s--memory-warn %s is above --memory-critical %s", where, wt, ct);
-    }
+    for (size_t i = 0; i < sizeof ordered_pairs / sizeof ordered_pairs[0]; i++)
+        if (order_pair(ctx, ordered_pairs[i].low, ordered_pairs[i].high) < 0)
+            return -1;
     return 0;
 }
 

@@ -649,7 +649,8 @@ static void test_cli_errors(void **state)
     expect_error(ARGS("--health-url", "http://a b/"), NULL, "--health-url");
     expect_error(ARGS("--health-unix-socket", "/run/app.sock"), NULL, "--health-unix-socket");
     expect_error(ARGS("--state-dir", ""), NULL, "--state-dir");
-    expect_error(ARGS("--memory-warn", "90%"), NULL, "--memory-warn 90% is above");
+    expect_error(ARGS("--memory-warn", "90%", "--memory-critical", "85%"), NULL,
+                 "--memory-warn 90% is above");
     expect_error(ARGS("--memory-warn", "0%"), NULL, "--memory-warn");
     expect_error(ARGS("--memory-critical", "101%"), NULL, "--memory-critical");
     expect_error(ARGS("--memory-critical", "0"), NULL, "--memory-critical");
@@ -757,7 +758,7 @@ static void test_env_errors(void **state)
     expect_error(NOARGS, (char *[]){"RESIL_SINGLE_CHILD=maybe", NULL}, "RESIL_SINGLE_CHILD");
     expect_error(NOARGS, (char *[]){"RESIL_VERBOSE=lots", NULL}, "RESIL_VERBOSE");
     expect_error(NOARGS, (char *[]){"RESIL_EMERGENCY_ENV=nope", NULL}, "RESIL_EMERGENCY_ENV");
-    expect_error(NOARGS, (char *[]){"RESIL_MEMORY_WARN=90%", NULL},
+    expect_error(NOARGS, (char *[]){"RESIL_MEMORY_WARN=90%", "RESIL_MEMORY_CRITICAL=85%", NULL},
                  "RESIL_MEMORY_WARN: --memory-warn 90% is above --memory-critical 85%");
     expect_error(ARGS("--memory-critical", "80%"), (char *[]){"RESIL_MEMORY_WARN=81%", NULL},
                  "--memory-warn 81% is above --memory-critical 80%");
@@ -912,7 +913,8 @@ static void test_file_errors(void **state)
     expect_file_error("", "invalid JSON");
     expect_file_error("[1, 2]", "expected a JSON object, got an array");
     expect_file_error("\"grace\"", "expected a JSON object");
-    expect_file_error("{\"memory-warn\": \"95%\"}", "--memory-warn 95% is above");
+    expect_file_error("{\"memory-warn\": \"95%\", \"memory-critical\": \"85%\"}",
+                      "--memory-warn 95% is above");
     expect_file_error("{\"health-unix-socket\": \"/a.sock\"}",
                       "key \"health-unix-socket\": --health-unix-socket needs");
 }
@@ -1216,6 +1218,105 @@ static void test_load_only(void **state)
     expect_only_error(ARGS("--state-dir", ""), NULL, "--state-dir: must not be empty");
 }
 
+/* ---- ordered pairs: a default yields, two given values that contradict are an error ---- */
+
+static void test_memory_thresholds_default_yields(void **state)
+{
+    struct resil_config cfg;
+
+    (void)state;
+    /* warn follows critical down ... */
+    expect_ok(&cfg, ARGS("--memory-critical", "50%"), NULL);
+    assert_true(cfg.memory_critical.percent == 50.0);
+    assert_true(cfg.memory_warn.is_percent && cfg.memory_warn.percent == 50.0);
+    config_free(&cfg);
+    /* ... and critical follows warn up, from any source */
+    expect_ok(&cfg, NOARGS, (char *[]){"RESIL_MEMORY_WARN=90%", NULL});
+    assert_true(cfg.memory_warn.percent == 90.0);
+    assert_true(cfg.memory_critical.percent == 90.0);
+    config_free(&cfg);
+    /* a default that does not contradict stays */
+    expect_ok(&cfg, ARGS("--memory-critical", "95%"), NULL);
+    assert_true(cfg.memory_warn.percent == 75.0);
+    config_free(&cfg);
+    /* sizes in different units cannot be ordered before the limit is known */
+    expect_ok(&cfg, ARGS("--memory-warn", "2G", "--memory-critical", "50%"), NULL);
+    assert_int_equal(cfg.memory_warn.bytes, 2ULL << 30);
+    assert_true(cfg.memory_critical.percent == 50.0);
+    config_free(&cfg);
+}
+
+static void test_memory_thresholds_given_contradict(void **state)
+{
+    (void)state;
+    expect_error(ARGS("--memory-warn", "60%", "--memory-critical", "50%"), NULL,
+                 "--memory-warn 60% is above --memory-critical 50%");
+    expect_error(ARGS("--memory-critical", "1G"), (char *[]){"RESIL_MEMORY_WARN=2G", NULL},
+                 "--memory-warn 2147483648 is above --memory-critical 1073741824");
+}
+
+static void test_backoff_and_window_default_yields(void **state)
+{
+    struct resil_config cfg;
+
+    (void)state;
+    /* the window follows a long backoff up ... */
+    expect_ok(&cfg, ARGS("--backoff", "20m:1h"), NULL);
+    assert_int_equal(cfg.restart_window_ms, 20 * 60 * 1000);
+    assert_int_equal(cfg.backoff_max_ms, 60 * 60 * 1000);
+    config_free(&cfg);
+    /* ... and the default backoff MIN follows a short window down */
+    expect_ok(&cfg, ARGS("--restart-window", "500ms"), NULL);
+    assert_int_equal(cfg.restart_window_ms, 500);
+    assert_int_equal(cfg.backoff_min_ms, 500);
+    assert_int_equal(cfg.backoff_max_ms, 30000);
+    config_free(&cfg);
+    /* MAX above the window is fine: the delay reaches it only after calm runs reset */
+    expect_ok(&cfg, ARGS("--restart-window", "1s", "--backoff", "100ms:3s"), NULL);
+    assert_int_equal(cfg.backoff_min_ms, 100);
+    assert_int_equal(cfg.backoff_max_ms, 3000);
+    config_free(&cfg);
+}
+
+static void test_backoff_contradictions(void **state)
+{
+    (void)state;
+    expect_error(ARGS("--backoff", "20m", "--restart-window", "10m"), NULL,
+                 "--backoff MIN 20m is above --restart-window 10m");
+    expect_error(ARGS("--restart-window", "1m"), (char *[]){"RESIL_BACKOFF=2m", NULL},
+                 "--backoff MIN 2m is above --restart-window 1m");
+    /* MIN and MAX come in one value: MIN alone is a fixed delay, MIN above MAX an error */
+    expect_error(ARGS("--backoff", "30s:1s"), NULL, "--backoff: MIN is above MAX in \"30s:1s\"");
+}
+
+/* Both are given often (a slow check delays the next one; --health-interval is
+ * between starts), so neither is adjusted nor refused. */
+static void test_health_timeout_and_interval_are_independent(void **state)
+{
+    struct resil_config cfg;
+
+    (void)state;
+    expect_ok(&cfg, ARGS("--health-interval", "200ms", "--health-timeout", "300ms"), NULL);
+    assert_int_equal(cfg.health_interval_ms, 200);
+    assert_int_equal(cfg.health_timeout_ms, 300);
+    config_free(&cfg);
+    expect_ok(&cfg, ARGS("--health-interval", "1s"), NULL);
+    assert_int_equal(cfg.health_timeout_ms, 5000);
+    config_free(&cfg);
+}
+
+static void test_defaults_are_ordered(void **state)
+{
+    struct resil_config cfg;
+
+    (void)state;
+    expect_ok(&cfg, NOARGS, NULL);
+    assert_true(cfg.memory_warn.percent <= cfg.memory_critical.percent);
+    assert_true(cfg.backoff_min_ms <= cfg.restart_window_ms);
+    assert_true(cfg.backoff_min_ms <= cfg.backoff_max_ms);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1252,6 +1353,12 @@ int main(void)
         cmocka_unit_test(test_default_text_matches_defaults),
         cmocka_unit_test(test_early_action),
         cmocka_unit_test(test_load_only),
+        cmocka_unit_test(test_memory_thresholds_default_yields),
+        cmocka_unit_test(test_memory_thresholds_given_contradict),
+        cmocka_unit_test(test_backoff_and_window_default_yields),
+        cmocka_unit_test(test_backoff_contradictions),
+        cmocka_unit_test(test_health_timeout_and_interval_are_independent),
+        cmocka_unit_test(test_defaults_are_ordered),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
