@@ -27,6 +27,11 @@
 /* Fraction digits kept: enough for ms of hours, and frac * unit cannot overflow. */
 #define FRACTION_SCALE_MAX 1000000
 #define VERBOSE_MAX 100
+/* The restart budget holds one 8-byte timestamp per restart it allows, allocated
+ * up front: 100000 is 800 kB at most, and more restarts than that inside one
+ * window is a crash loop, not a budget. Far larger values used to make that
+ * allocation fail and restarts silently stop. */
+#define MAX_RESTARTS_MAX 100000
 
 enum opt_id {
     OPT_SUBREAPER,
@@ -166,7 +171,7 @@ const struct config_option config_options[OPT_COUNT] = {
                      .def.choice = CONFIG_RESTART_NO},
     [OPT_MAX_RESTARTS] = {"max-restarts", 0, "N", "Supervision",
                           "restarts allowed inside --restart-window before giving up",
-                          UINT(max_restarts), .def.n = 5, .max = UINT_MAX},
+                          UINT(max_restarts), .def.n = 5, .max = MAX_RESTARTS_MAX},
     [OPT_RESTART_WINDOW] = {"restart-window", 0, "DURATION", "Supervision",
                             "sliding window for --max-restarts", DURATION(restart_window_ms),
                             .def.ms = 10 * 60 * 1000, .flags = CONFIG_POSITIVE},

@@ -1317,6 +1317,24 @@ static void test_defaults_are_ordered(void **state)
     config_free(&cfg);
 }
 
+/* Issue 13: a huge budget used to fail its allocation and silently allow no restart. */
+static void test_max_restarts_bounded(void **state)
+{
+    struct resil_config cfg;
+
+    (void)state;
+    expect_ok(&cfg, ARGS("--max-restarts", "100000"), NULL);
+    assert_int_equal(cfg.max_restarts, 100000);
+    config_free(&cfg);
+    expect_error(ARGS("--max-restarts", "100001"), NULL,
+                 "--max-restarts: must be at most 100000, got \"100001\"");
+    expect_error(ARGS("--max-restarts", "4294967295"), NULL,
+                 "--max-restarts: must be at most 100000, got \"4294967295\"");
+    expect_error(NOARGS, (char *[]){"RESIL_MAX_RESTARTS=4294967296", NULL},
+                 "RESIL_MAX_RESTARTS: bad number \"4294967296\"");
+    expect_file_error("{\"max-restarts\": 1e6}", "key \"max-restarts\": must be at most 100000");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1359,6 +1377,7 @@ int main(void)
         cmocka_unit_test(test_backoff_contradictions),
         cmocka_unit_test(test_health_timeout_and_interval_are_independent),
         cmocka_unit_test(test_defaults_are_ordered),
+        cmocka_unit_test(test_max_restarts_bounded),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
