@@ -65,6 +65,13 @@ struct resil_config {
     int pressure_signal;         /* 0 = none */
     bool runtime_hints;
 
+    /* 4. sockets, draining, metrics (acted on by their own modules) */
+    char **listen; /* --listen ADDR strings as given; NULL-terminated */
+    size_t listen_count;
+    unsigned listen_backlog;
+    uint64_t stop_delay_ms;
+    char *metrics; /* --metrics ADDR; NULL: no metrics endpoint */
+
     /* the rest */
     char *config_file;
     bool check_config;

@@ -1335,6 +1335,121 @@ static void test_max_restarts_bounded(void **state)
     expect_file_error("{\"max-restarts\": 1e6}", "key \"max-restarts\": must be at most 100000");
 }
 
+/* ---- options whose effect other modules bring: the table alone reads them ---- */
+
+static void test_new_options_defaults(void **state)
+{
+    struct resil_config cfg;
+    char *text;
+    cJSON *root;
+    char buf[64];
+
+    (void)state;
+    expect_ok(&cfg, NOARGS, NULL);
+    assert_null(cfg.listen);
+    assert_int_equal(cfg.listen_count, 0);
+    assert_int_equal(cfg.listen_backlog, 4096);
+    assert_int_equal(cfg.stop_delay_ms, 0);
+    assert_null(cfg.metrics);
+    text = config_to_json(&cfg);
+    root = cJSON_Parse(text);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root, "listen")), 0);
+    assert_int_equal(cJSON_GetObjectItem(root, "listen-backlog")->valueint, 4096);
+    assert_string_equal(cJSON_GetObjectItem(root, "stop-delay")->valuestring, "0s");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(root, "metrics")));
+    cJSON_Delete(root);
+    free(text);
+    config_free(&cfg);
+    assert_string_equal(config_default_text(find_option("listen"), buf, sizeof buf), "none");
+    assert_string_equal(config_default_text(find_option("listen-backlog"), buf, sizeof buf),
+                        "4096");
+    assert_string_equal(config_default_text(find_option("stop-delay"), buf, sizeof buf), "0s");
+    assert_string_equal(config_default_text(find_option("metrics"), buf, sizeof buf), "none");
+    assert_true(find_option("listen")->repeatable);
+}
+
+static void test_new_options_sources(void **state)
+{
+    struct resil_config cfg;
+    char *path = temp_file("{\"listen\": [\"8080\", \"api=unix:/run/a.sock\"],"
+                           " \"listen-backlog\": 64, \"stop-delay\": \"5s\","
+                           " \"metrics\": \"127.0.0.1:9100\"}");
+    char *text;
+    cJSON *root, *l;
+
+    (void)state;
+    expect_ok(&cfg, ARGS("--config", path), NULL);
+    assert_int_equal(cfg.listen_count, 2);
+    assert_string_equal(cfg.listen[0], "8080");
+    assert_string_equal(cfg.listen[1], "api=unix:/run/a.sock");
+    assert_null(cfg.listen[2]);
+    assert_int_equal(cfg.listen_backlog, 64);
+    assert_int_equal(cfg.stop_delay_ms, 5000);
+    assert_string_equal(cfg.metrics, "127.0.0.1:9100");
+    text = config_to_json(&cfg);
+    root = cJSON_Parse(text);
+    l = cJSON_GetObjectItem(root, "listen");
+    assert_int_equal(cJSON_GetArraySize(l), 2);
+    assert_string_equal(cJSON_GetArrayItem(l, 1)->valuestring, "api=unix:/run/a.sock");
+    assert_string_equal(cJSON_GetObjectItem(root, "stop-delay")->valuestring, "5s");
+    assert_string_equal(cJSON_GetObjectItem(root, "metrics")->valuestring, "127.0.0.1:9100");
+    cJSON_Delete(root);
+    free(text);
+    config_free(&cfg);
+
+    /* env over file, a list from env replacing the file's; flags over both */
+    expect_ok(
+        &cfg, ARGS("--config", path, "--metrics", "9200", "--listen", "[::1]:80"),
+        (char *[]){"RESIL_LISTEN=80, 443", "RESIL_STOP_DELAY=2s", "RESIL_LISTEN_BACKLOG=8", NULL});
+    assert_int_equal(cfg.listen_count, 1);
+    assert_string_equal(cfg.listen[0], "[::1]:80");
+    assert_int_equal(cfg.stop_delay_ms, 2000);
+    assert_int_equal(cfg.listen_backlog, 8);
+    assert_string_equal(cfg.metrics, "9200");
+    config_free(&cfg);
+    expect_ok(&cfg, NOARGS, (char *[]){"RESIL_LISTEN=80, 443", NULL});
+    assert_int_equal(cfg.listen_count, 2);
+    assert_string_equal(cfg.listen[1], "443");
+    config_free(&cfg);
+    expect_ok(&cfg, ARGS("--listen=1", "--listen", "2", "--listen", "3", "app"), NULL);
+    assert_int_equal(cfg.listen_count, 3);
+    assert_string_equal(cfg.listen[2], "3");
+    config_free(&cfg);
+    drop_file(path);
+}
+
+static void test_new_options_errors(void **state)
+{
+    (void)state;
+    expect_error(ARGS("--listen"), NULL, "missing value for --listen");
+    expect_error(ARGS("--listen", ""), NULL, "--listen: must not be empty");
+    expect_error(ARGS("--listen-backlog", "0"), NULL, "--listen-backlog: must be at least 1");
+    expect_error(ARGS("--listen-backlog", "2147483648"), NULL,
+                 "--listen-backlog: must be at most 2147483647");
+    expect_error(ARGS("--listen-backlog", "many"), NULL, "--listen-backlog: bad number");
+    expect_error(ARGS("--stop-delay", "soon"), NULL, "--stop-delay: bad duration \"soon\"");
+    expect_error(ARGS("--metrics="), NULL, "--metrics: must not be empty");
+    expect_error(NOARGS, (char *[]){"RESIL_STOP_DELAY=x", NULL}, "RESIL_STOP_DELAY");
+    expect_file_error("{\"listen\": 8080}", "key \"listen\": expected a string");
+    expect_file_error("{\"listen\": [[\"80\"]]}", "key \"listen\"");
+    expect_file_error("{\"metrics\": 9100}", "key \"metrics\": expected a string");
+}
+
+/* --grace starts after --stop-delay, so any two values go together. */
+static void test_grace_and_stop_delay_are_independent(void **state)
+{
+    struct resil_config cfg;
+
+    (void)state;
+    expect_ok(&cfg, ARGS("--stop-delay", "1m", "--grace", "1s"), NULL);
+    assert_int_equal(cfg.stop_delay_ms, 60000);
+    assert_int_equal(cfg.grace_ms, 1000);
+    config_free(&cfg);
+    expect_ok(&cfg, ARGS("--stop-delay", "1h"), NULL);
+    assert_int_equal(cfg.grace_ms, 8000);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1378,6 +1493,10 @@ int main(void)
         cmocka_unit_test(test_health_timeout_and_interval_are_independent),
         cmocka_unit_test(test_defaults_are_ordered),
         cmocka_unit_test(test_max_restarts_bounded),
+        cmocka_unit_test(test_new_options_defaults),
+        cmocka_unit_test(test_new_options_sources),
+        cmocka_unit_test(test_new_options_errors),
+        cmocka_unit_test(test_grace_and_stop_delay_are_independent),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
