@@ -270,6 +270,7 @@ const struct config_option config_options[OPT_COUNT] = {
 };
 
 const size_t config_option_count = OPT_COUNT;
+_Static_assert(OPT_COUNT <= CONFIG_OPTIONS_MAX, "struct resil_config's sources[] too small");
 
 static bool is_list(const struct config_option *o)
 {
@@ -1734,6 +1735,8 @@ static int load(struct load_ctx *ctx, int argc, char **argv, char **envp)
 
         cfg->log_level = level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : (enum log_level)level;
         cfg->emergency_env_explicit = ctx->applied[OPT_EMERGENCY_ENV] > CONFIG_SOURCE_DEFAULT;
+        for (int i = 0; i < OPT_COUNT; i++)
+            cfg->sources[i] = (unsigned char)ctx->applied[i];
     } else {
         config_free(cfg);
         (void)config_defaults(cfg);
@@ -1743,6 +1746,14 @@ static int load(struct load_ctx *ctx, int argc, char **argv, char **envp)
     if (ctx->errlen)
         sanitize_line(ctx->err);
     return rc;
+}
+
+enum config_source config_source_of(const struct resil_config *cfg, const char *name)
+{
+    for (int i = 0; i < OPT_COUNT; i++)
+        if (strcmp(config_options[i].name, name) == 0)
+            return (enum config_source)cfg->sources[i];
+    return CONFIG_SOURCE_DEFAULT;
 }
 
 int config_load(struct resil_config *cfg, int argc, char **argv, char **envp, char *err,

@@ -10,7 +10,8 @@
 
 #include "resil/log.h"
 
-#define RESIL_MAX_SIGNAL 65 /* signals 1..64 */
+#define RESIL_MAX_SIGNAL 65   /* signals 1..64 */
+#define CONFIG_OPTIONS_MAX 64 /* room for the option table's rows */
 
 enum config_restart_policy { CONFIG_RESTART_NO, CONFIG_RESTART_ON_FAILURE, CONFIG_RESTART_ALWAYS };
 enum config_on_unhealthy { CONFIG_ON_UNHEALTHY_RESTART, CONFIG_ON_UNHEALTHY_EXIT };
@@ -77,6 +78,9 @@ struct resil_config {
     bool check_config;
     char **command; /* points into argv; NULL-terminated */
     int command_argc;
+    /* where each option's value came from (enum config_source), by table row:
+     * read it with config_source_of */
+    unsigned char sources[CONFIG_OPTIONS_MAX];
 };
 
 /* Where a value came from, lowest precedence first. */
@@ -153,6 +157,10 @@ struct config_option {
 
 extern const struct config_option config_options[];
 extern const size_t config_option_count;
+
+/* Where the named option's value came from: CONFIG_SOURCE_DEFAULT when the user
+ * gave none (or the name is no option). */
+enum config_source config_source_of(const struct resil_config *cfg, const char *name);
 
 /* The [default] --help prints for o, in buf (or a static text); NULL for none. */
 const char *config_default_text(const struct config_option *o, char *buf, size_t len);

@@ -1317,6 +1317,30 @@ static void test_defaults_are_ordered(void **state)
     config_free(&cfg);
 }
 
+/* Modules that must tell "given" from "defaulted" ask config_source_of. */
+static void test_source_of(void **state)
+{
+    struct resil_config cfg;
+    char *path = temp_file("{\"grace\": \"2s\", \"memory-interval\": \"1s\"}");
+    char cfgvar[128];
+
+    (void)state;
+    snprintf(cfgvar, sizeof cfgvar, "RESIL_CONFIG=%s", path);
+    expect_ok(&cfg, ARGS("--grace", "3s"), (char *[]){cfgvar, "RESIL_HEALTH_RETRIES=2", NULL});
+    assert_int_equal(config_source_of(&cfg, "grace"), CONFIG_SOURCE_FLAG);
+    assert_int_equal(config_source_of(&cfg, "health-retries"), CONFIG_SOURCE_ENV);
+    assert_int_equal(config_source_of(&cfg, "memory-interval"), CONFIG_SOURCE_FILE);
+    assert_int_equal(config_source_of(&cfg, "health-timeout"), CONFIG_SOURCE_DEFAULT);
+    assert_int_equal(config_source_of(&cfg, "no-such-option"), CONFIG_SOURCE_DEFAULT);
+    config_free(&cfg);
+    /* after a failed load everything is the default again */
+    expect_error(ARGS("--grace", "3s", "--bogus"), NULL, "--bogus");
+    assert_int_equal(load(&cfg, ARGS("--grace", "3s", "--bogus"), NULL, NULL, 0), -1);
+    assert_int_equal(config_source_of(&cfg, "grace"), CONFIG_SOURCE_DEFAULT);
+    config_free(&cfg);
+    drop_file(path);
+}
+
 /* Issue 13: a huge budget used to fail its allocation and silently allow no restart. */
 static void test_max_restarts_bounded(void **state)
 {
@@ -1493,6 +1517,7 @@ int main(void)
         cmocka_unit_test(test_health_timeout_and_interval_are_independent),
         cmocka_unit_test(test_defaults_are_ordered),
         cmocka_unit_test(test_max_restarts_bounded),
+        cmocka_unit_test(test_source_of),
         cmocka_unit_test(test_new_options_defaults),
         cmocka_unit_test(test_new_options_sources),
         cmocka_unit_test(test_new_options_errors),
