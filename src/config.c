@@ -738,8 +738,12 @@ static bool is_off(const struct config_option *o, const char *value)
             strcasecmp(value, "none") == 0);
 }
 
-static int set_switch(struct load_ctx *ctx, const char *who, const char *value, bool *out)
+static int set_switch(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                      const char *value, void *at)
 {
+    bool *out = at;
+
+    (void)o;
     if (!value) {
         *out = true;
         return 0;
@@ -751,8 +755,9 @@ static int set_switch(struct load_ctx *ctx, const char *who, const char *value, 
 }
 
 static int set_count(struct load_ctx *ctx, const struct config_option *o, const char *who,
-                     const char *value, int *out)
+                     const char *value, void *at)
 {
+    int *out = at;
     unsigned n;
 
     if (!value) {
@@ -767,8 +772,9 @@ static int set_count(struct load_ctx *ctx, const struct config_option *o, const 
 }
 
 static int set_uint(struct load_ctx *ctx, const struct config_option *o, const char *who,
-                    const char *value, unsigned *out)
+                    const char *value, void *at)
 {
+    unsigned *out = at;
     unsigned n;
 
     if (config_parse_uint(value, UINT_MAX, &n) < 0)
@@ -784,8 +790,9 @@ static int set_uint(struct load_ctx *ctx, const struct config_option *o, const c
 }
 
 static int set_duration(struct load_ctx *ctx, const struct config_option *o, const char *who,
-                        const char *value, uint64_t *out)
+                        const char *value, void *at)
 {
+    uint64_t *out = at;
     uint64_t ms;
 
     if (config_parse_duration_ms(value, &ms) < 0)
@@ -797,7 +804,7 @@ static int set_duration(struct load_ctx *ctx, const struct config_option *o, con
 }
 
 static int set_backoff(struct load_ctx *ctx, const struct config_option *o, const char *who,
-                       const char *value)
+                       const char *value, void *at)
 {
     char buf[64];
     const char *colon = strchr(value, ':');
@@ -819,14 +826,15 @@ static int set_backoff(struct load_ctx *ctx, const struct config_option *o, cons
     if (min == 0 && max > 0)
         return fail(ctx, "%s: MIN must be more than 0 when MAX is given, got \"%.64s\"", who,
                     value);
-    *(uint64_t *)field_at(ctx->cfg, o->offset) = min;
+    *(uint64_t *)at = min;
     *(uint64_t *)field_at(ctx->cfg, o->aux_offset) = max;
     return 0;
 }
 
 static int set_size(struct load_ctx *ctx, const struct config_option *o, const char *who,
-                    const char *value, struct config_size_spec *out)
+                    const char *value, void *at)
 {
+    struct config_size_spec *out = at;
     struct config_size_spec s;
 
     if (is_off(o, value)) {
@@ -843,8 +851,10 @@ static int set_size(struct load_ctx *ctx, const struct config_option *o, const c
 }
 
 static int set_signal(struct load_ctx *ctx, const struct config_option *o, const char *who,
-                      const char *value, int *out)
+                      const char *value, void *at)
 {
+    int *out = at;
+
     if (is_off(o, value)) {
         *out = 0;
         return 0;
@@ -855,8 +865,9 @@ static int set_signal(struct load_ctx *ctx, const struct config_option *o, const
 }
 
 static int set_choice(struct load_ctx *ctx, const struct config_option *o, const char *who,
-                      const char *value, int *out)
+                      const char *value, void *at)
 {
+    int *out = at;
     int v = pick(o->choices, value);
     char expected[128];
 
@@ -868,10 +879,13 @@ static int set_choice(struct load_ctx *ctx, const struct config_option *o, const
     return 0;
 }
 
-static int set_string(struct load_ctx *ctx, const char *who, const char *value, char **out)
+static int set_string(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                      const char *value, void *at)
 {
+    char **out = at;
     char *copy;
 
+    (void)o;
     if (!*value)
         return fail(ctx, "%s: must not be empty", who);
     copy = strdup(value);
@@ -883,8 +897,9 @@ static int set_string(struct load_ctx *ctx, const char *who, const char *value, 
 }
 
 static int add_string(struct load_ctx *ctx, const struct config_option *o, const char *who,
-                      const char *value)
+                      const char *value, void *at)
 {
+    (void)at;
     if (!*value)
         return fail(ctx, "%s: must not be empty", who);
     if (list_put(list_of(ctx->cfg, o), value, false) < 0)
@@ -893,10 +908,11 @@ static int add_string(struct load_ctx *ctx, const struct config_option *o, const
 }
 
 static int add_env_item(struct load_ctx *ctx, const struct config_option *o, const char *who,
-                        const char *value)
+                        const char *value, void *at)
 {
     const char *eq = strchr(value, '=');
 
+    (void)at;
     if (!eq)
         return fail(ctx, "%s: expected KEY=VALUE, got \"%.64s\"", who, value);
     if (!valid_env_name(value, (size_t)(eq - value)))
@@ -906,20 +922,26 @@ static int add_env_item(struct load_ctx *ctx, const struct config_option *o, con
     return 0;
 }
 
-static int add_exit_code(struct load_ctx *ctx, const char *who, const char *value, bool *codes)
+static int add_exit_code(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                         const char *value, void *at)
 {
+    bool *codes = at;
     unsigned code;
 
+    (void)o;
     if (config_parse_uint(value, 255, &code) < 0)
         return fail(ctx, "%s: bad exit code \"%.64s\"", who, value);
     codes[code] = true;
     return 0;
 }
 
-static int add_rewrite(struct load_ctx *ctx, const char *who, const char *value, int *rewrite)
+static int add_rewrite(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                       const char *value, void *at)
 {
+    int *rewrite = at;
     int from, to;
 
+    (void)o;
     if (config_parse_rewrite(value, &from, &to) < 0)
         return fail(ctx, "%s: bad rewrite \"%.64s\" (expected FROM:TO, e.g. TERM:QUIT or HUP:0)",
                     who, value);
@@ -929,6 +951,20 @@ static int add_rewrite(struct load_ctx *ctx, const char *who, const char *value,
     rewrite[from] = to;
     return 0;
 }
+
+/* One parser per type: it checks value and stores it in its field (at). */
+typedef int (*setter)(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                      const char *value, void *at);
+static const setter setters[] = {
+    [CONFIG_TYPE_SWITCH] = set_switch,   [CONFIG_TYPE_COUNT] = set_count,
+    [CONFIG_TYPE_UINT] = set_uint,       [CONFIG_TYPE_DURATION] = set_duration,
+    [CONFIG_TYPE_BACKOFF] = set_backoff, [CONFIG_TYPE_SIZE] = set_size,
+    [CONFIG_TYPE_SIGNAL] = set_signal,   [CONFIG_TYPE_CHOICE] = set_choice,
+    [CONFIG_TYPE_STRING] = set_string,   [CONFIG_TYPE_STRINGS] = add_string,
+    [CONFIG_TYPE_ENV] = add_env_item,    [CONFIG_TYPE_EXIT_CODES] = add_exit_code,
+    [CONFIG_TYPE_REWRITE] = add_rewrite,
+};
+_Static_assert(sizeof setters / sizeof setters[0] == CONFIG_TYPE_ACTION, "a setter per type");
 
 /* value is NULL only for a switch or counter given on the command line without "=". */
 static int set_value(struct load_ctx *ctx, enum opt_id id, const char *value, const char *who)
@@ -940,37 +976,8 @@ static int set_value(struct load_ctx *ctx, enum opt_id id, const char *value, co
     begin_option(ctx, id);
     if (value && o->check && o->check(value, why, sizeof why) < 0)
         return fail(ctx, "%s: %s", who, why);
-    switch (o->type) {
-    case CONFIG_TYPE_SWITCH:
-        return set_switch(ctx, who, value, at);
-    case CONFIG_TYPE_COUNT:
-        return set_count(ctx, o, who, value, at);
-    case CONFIG_TYPE_UINT:
-        return set_uint(ctx, o, who, value, at);
-    case CONFIG_TYPE_DURATION:
-        return set_duration(ctx, o, who, value, at);
-    case CONFIG_TYPE_BACKOFF:
-        return set_backoff(ctx, o, who, value);
-    case CONFIG_TYPE_SIZE:
-        return set_size(ctx, o, who, value, at);
-    case CONFIG_TYPE_SIGNAL:
-        return set_signal(ctx, o, who, value, at);
-    case CONFIG_TYPE_CHOICE:
-        return set_choice(ctx, o, who, value, at);
-    case CONFIG_TYPE_STRING:
-        return set_string(ctx, who, value, at);
-    case CONFIG_TYPE_STRINGS:
-        return add_string(ctx, o, who, value);
-    case CONFIG_TYPE_ENV:
-        return add_env_item(ctx, o, who, value);
-    case CONFIG_TYPE_EXIT_CODES:
-        return add_exit_code(ctx, who, value, at);
-    case CONFIG_TYPE_REWRITE:
-        return add_rewrite(ctx, who, value, at);
-    case CONFIG_TYPE_ACTION:
-        return 0; /* main.c acts on these before config_load */
-    }
-    return fail(ctx, "%s: not a setting", who);
+    return o->type == CONFIG_TYPE_ACTION ? 0 /* main.c acts on these before config_load */
+                                         : setters[o->type](ctx, o, who, value, at);
 }
 
 static bool option_read(const struct load_ctx *ctx, int id)
