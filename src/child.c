@@ -97,7 +97,7 @@ bool child_group_alive(pid_t pgid)
     return pgid > 0 && (kill(-pgid, 0) == 0 || errno == EPERM);
 }
 
-static bool pid_list_has(const struct pid_list *l, pid_t pid)
+static bool child_pid_list_has(const struct child_pid_list *l, pid_t pid)
 {
     for (size_t i = 0; i < l->count; i++)
         if (l->pids[i] == pid)
@@ -105,7 +105,7 @@ static bool pid_list_has(const struct pid_list *l, pid_t pid)
     return false;
 }
 
-static void pid_list_add(struct pid_list *l, pid_t pid)
+static void child_pid_list_add(struct child_pid_list *l, pid_t pid)
 {
     if (l->count == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
@@ -118,7 +118,7 @@ static void pid_list_add(struct pid_list *l, pid_t pid)
     l->pids[l->count++] = pid;
 }
 
-void pid_list_free(struct pid_list *l)
+void child_pid_list_free(struct child_pid_list *l)
 {
     free(l->pids);
     memset(l, 0, sizeof *l);
@@ -146,22 +146,22 @@ static pid_t process_group_of(pid_t pid)
     return (pid_t)group;
 }
 
-static void signal_child_once(pid_t pid, pid_t app_pgid, int sig, struct pid_list *already)
+static void signal_child_once(pid_t pid, pid_t app_pgid, int sig, struct child_pid_list *already)
 {
-    if (already && pid_list_has(already, pid))
+    if (already && child_pid_list_has(already, pid))
         return;
     /* Members of the app's group got the group signal already. */
     bool in_group_done = already && already->group_signalled && process_group_of(pid) == app_pgid;
     if (!in_group_done)
         kill(pid, sig);
     if (already)
-        pid_list_add(already, pid);
+        child_pid_list_add(already, pid);
 }
 
 /* resil-init's own children are listed per thread in /proc/self/task/TID/children:
  * reading those costs a few opens, where scanning /proc would read every process
  * of the host. */
-static void signal_children(pid_t app_pgid, int sig, struct pid_list *already)
+static void signal_children(pid_t app_pgid, int sig, struct child_pid_list *already)
 {
     DIR *tasks = opendir("/proc/self/task");
     if (!tasks)
@@ -183,7 +183,7 @@ static void signal_children(pid_t app_pgid, int sig, struct pid_list *already)
     closedir(tasks);
 }
 
-void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct pid_list *already)
+void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already)
 {
     if (pid1) {
         /* kill(-1) skips resil-init itself and reaches the whole namespace. */

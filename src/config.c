@@ -66,7 +66,7 @@ enum opt_id {
     OPT_COUNT
 };
 
-const struct option_def resil_options[OPT_COUNT] = {
+const struct config_option config_options[OPT_COUNT] = {
     [OPT_SUBREAPER] = {"subreaper", 's', NULL, false, "Init", "on",
                        "tini compatibility; subreaper is automatic when not PID 1"},
     [OPT_SINGLE_CHILD] = {"single-child", 'c', NULL, false, "Init", "off",
@@ -139,7 +139,7 @@ const struct option_def resil_options[OPT_COUNT] = {
     [OPT_VERSION] = {"version", 0, NULL, false, "Other", NULL, "print the version and exit"},
 };
 
-const size_t resil_option_count = OPT_COUNT;
+const size_t config_option_count = OPT_COUNT;
 
 /* How a value is spelled, which decides the JSON types a config file may use. */
 enum opt_kind { KIND_SWITCH, KIND_COUNT, KIND_NUMBER, KIND_TEXT, KIND_ACTION };
@@ -181,10 +181,12 @@ struct choice {
     int value;
 };
 
-static const struct choice restart_choices[] = {
-    {"no", RESTART_NO}, {"on-failure", RESTART_ON_FAILURE}, {"always", RESTART_ALWAYS}, {NULL, 0}};
+static const struct choice restart_choices[] = {{"no", CONFIG_RESTART_NO},
+                                                {"on-failure", CONFIG_RESTART_ON_FAILURE},
+                                                {"always", CONFIG_RESTART_ALWAYS},
+                                                {NULL, 0}};
 static const struct choice unhealthy_choices[] = {
-    {"restart", ON_UNHEALTHY_RESTART}, {"exit", ON_UNHEALTHY_EXIT}, {NULL, 0}};
+    {"restart", CONFIG_ON_UNHEALTHY_RESTART}, {"exit", CONFIG_ON_UNHEALTHY_EXIT}, {NULL, 0}};
 static const struct choice level_choices[] = {
     {"error", LOG_LEVEL_ERROR}, {"warn", LOG_LEVEL_WARN},    {"info", LOG_LEVEL_INFO},
     {"debug", LOG_LEVEL_DEBUG}, {"warning", LOG_LEVEL_WARN}, {NULL, 0}};
@@ -282,7 +284,7 @@ static uint64_t duration_unit(const char **p)
     return unit;
 }
 
-int parse_duration_ms(const char *s, uint64_t *out)
+int config_parse_duration_ms(const char *s, uint64_t *out)
 {
     const char *p = s;
     uint64_t total = 0;
@@ -333,7 +335,7 @@ static uint64_t size_unit(const char *s)
     return *s ? 0 : UINT64_C(1) << shift;
 }
 
-int parse_size(const char *s, bool allow_percent, struct size_spec *out)
+int config_parse_size(const char *s, bool allow_percent, struct config_size_spec *out)
 {
     const char *p = s;
     struct decimal d;
@@ -346,18 +348,18 @@ int parse_size(const char *s, bool allow_percent, struct size_spec *out)
 
         if (!allow_percent || !(pct > 0 && pct <= 100))
             return -1;
-        *out = (struct size_spec){.set = true, .is_percent = true, .percent = pct};
+        *out = (struct config_size_spec){.set = true, .is_percent = true, .percent = pct};
         return 0;
     }
     unit = size_unit(p);
     /* A fraction of a byte is a typo, a fraction of a unit is fine ("1.5G"). */
     if (unit == 0 || (unit == 1 && d.has_frac) || scale_decimal(&d, unit, &bytes) < 0)
         return -1;
-    *out = (struct size_spec){.set = true, .bytes = bytes};
+    *out = (struct config_size_spec){.set = true, .bytes = bytes};
     return 0;
 }
 
-uint64_t size_spec_bytes(const struct size_spec *s, uint64_t limit_bytes)
+uint64_t config_size_spec_bytes(const struct config_size_spec *s, uint64_t limit_bytes)
 {
     long double v;
 
@@ -370,7 +372,7 @@ uint64_t size_spec_bytes(const struct size_spec *s, uint64_t limit_bytes)
     return v >= (long double)limit_bytes ? limit_bytes : (uint64_t)v;
 }
 
-int parse_uint(const char *s, unsigned max, unsigned *out)
+int config_parse_uint(const char *s, unsigned max, unsigned *out)
 {
     uint64_t v = 0;
 
@@ -387,7 +389,7 @@ int parse_uint(const char *s, unsigned max, unsigned *out)
     return 0;
 }
 
-int parse_bool(const char *s, bool *out)
+int config_parse_bool(const char *s, bool *out)
 {
     static const char *const yes[] = {"1", "true", "yes", "on"};
     static const char *const no[] = {"0", "false", "no", "off"};
@@ -412,7 +414,7 @@ struct signame {
     int sig;
 };
 
-/* Primary names come before their aliases so signal_name() returns the usual one. */
+/* Primary names come before their aliases so config_signal_name() returns the usual one. */
 static const struct signame signames[] = {
     {"HUP", SIGHUP},       {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},
     {"TRAP", SIGTRAP},     {"ABRT", SIGABRT},     {"BUS", SIGBUS},   {"FPE", SIGFPE},
@@ -440,7 +442,7 @@ static const struct signame signames[] = {
 #endif
 };
 
-/* Real-time names need static storage for signal_name(); RTMIN is only known at run time. */
+/* Real-time names need static storage for config_signal_name(); RTMIN is only known at run time. */
 static const char *const rtmin_names[] = {
     "RTMIN",    "RTMIN+1",  "RTMIN+2",  "RTMIN+3",  "RTMIN+4",  "RTMIN+5",  "RTMIN+6",
     "RTMIN+7",  "RTMIN+8",  "RTMIN+9",  "RTMIN+10", "RTMIN+11", "RTMIN+12", "RTMIN+13",
@@ -463,7 +465,7 @@ static int parse_rt_signal(const char *s, int *out)
         return -1;
     }
     s += 5;
-    if (*s && (*s != (dir > 0 ? '+' : '-') || parse_uint(s + 1, RESIL_MAX_SIGNAL, &n) < 0))
+    if (*s && (*s != (dir > 0 ? '+' : '-') || config_parse_uint(s + 1, RESIL_MAX_SIGNAL, &n) < 0))
         return -1;
     sig = base + dir * (int)n;
     if (sig < SIGRTMIN || sig > SIGRTMAX || sig >= RESIL_MAX_SIGNAL)
@@ -472,14 +474,14 @@ static int parse_rt_signal(const char *s, int *out)
     return 0;
 }
 
-int parse_signal(const char *s, int *out)
+int config_parse_signal(const char *s, int *out)
 {
     unsigned n;
 
     if (!s)
         return -1;
     if (isdigit((unsigned char)*s)) {
-        if (parse_uint(s, RESIL_MAX_SIGNAL - 1, &n) < 0 || n == 0)
+        if (config_parse_uint(s, RESIL_MAX_SIGNAL - 1, &n) < 0 || n == 0)
             return -1;
         *out = (int)n;
         return 0;
@@ -495,7 +497,7 @@ int parse_signal(const char *s, int *out)
     return parse_rt_signal(s, out);
 }
 
-const char *signal_name(int sig)
+const char *config_signal_name(int sig)
 {
     for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
         if (signames[i].sig == sig)
@@ -508,7 +510,7 @@ const char *signal_name(int sig)
     return NULL;
 }
 
-int parse_rewrite(const char *s, int *from, int *to)
+int config_parse_rewrite(const char *s, int *from, int *to)
 {
     char buf[32];
     const char *colon;
@@ -522,9 +524,9 @@ int parse_rewrite(const char *s, int *from, int *to)
         return -1;
     memcpy(buf, s, len);
     buf[len] = '\0';
-    if (parse_signal(buf, &f) < 0)
+    if (config_parse_signal(buf, &f) < 0)
         return -1;
-    if (strcmp(colon + 1, "0") != 0 && parse_signal(colon + 1, &t) < 0)
+    if (strcmp(colon + 1, "0") != 0 && config_parse_signal(colon + 1, &t) < 0)
         return -1;
     *from = f;
     *to = t;
@@ -639,7 +641,7 @@ static int set_switch(struct load_ctx *ctx, const char *who, const char *value, 
         *out = true;
         return 0;
     }
-    if (parse_bool(value, out) < 0)
+    if (config_parse_bool(value, out) < 0)
         return fail(ctx, "%s: expected true or false (yes/no, on/off, 1/0), got \"%.64s\"", who,
                     value);
     return 0;
@@ -654,7 +656,7 @@ static int set_verbose(struct load_ctx *ctx, const char *who, const char *value)
             ctx->cfg->verbose++;
         return 0;
     }
-    if (parse_uint(value, VERBOSE_MAX, &n) < 0)
+    if (config_parse_uint(value, VERBOSE_MAX, &n) < 0)
         return fail(ctx, "%s: bad count \"%.64s\"", who, value);
     ctx->cfg->verbose = (int)n;
     return 0;
@@ -676,7 +678,7 @@ static int set_duration(struct load_ctx *ctx, const char *who, const char *value
 {
     uint64_t ms;
 
-    if (parse_duration_ms(value, &ms) < 0)
+    if (config_parse_duration_ms(value, &ms) < 0)
         return fail(ctx, "%s: bad duration \"%.64s\"", who, value);
     if (positive && ms == 0)
         return fail(ctx, "%s: must be more than 0, got \"%.64s\"", who, value);
@@ -696,9 +698,9 @@ static int set_backoff(struct load_ctx *ctx, const char *who, const char *value)
         return fail(ctx, "%s: bad duration \"%.64s\"", who, value);
     memcpy(buf, value, len);
     buf[len] = '\0';
-    if (parse_duration_ms(buf, &min) < 0)
+    if (config_parse_duration_ms(buf, &min) < 0)
         return fail(ctx, "%s: bad duration \"%s\"", who, buf);
-    if (parse_duration_ms(max_text, &max) < 0)
+    if (config_parse_duration_ms(max_text, &max) < 0)
         return fail(ctx, "%s: bad duration \"%.64s\"", who, max_text);
     if (min > max)
         return fail(ctx, "%s: MIN is above MAX in \"%.64s\"", who, value);
@@ -716,7 +718,7 @@ static int set_uint(struct load_ctx *ctx, const char *who, const char *value, un
 {
     unsigned n;
 
-    if (parse_uint(value, UINT_MAX, &n) < 0)
+    if (config_parse_uint(value, UINT_MAX, &n) < 0)
         return fail(ctx, "%s: bad number \"%.64s\"", who, value);
     if (n < min)
         return fail(ctx, "%s: must be at least %u, got \"%.64s\"", who, min, value);
@@ -731,7 +733,7 @@ static int set_signal(struct load_ctx *ctx, const char *who, const char *value, 
         *out = 0;
         return 0;
     }
-    if (parse_signal(value, out) < 0)
+    if (config_parse_signal(value, out) < 0)
         return fail(ctx, "%s: bad signal \"%.64s\"", who, value);
     return 0;
 }
@@ -775,16 +777,16 @@ static int set_socket_path(struct load_ctx *ctx, const char *who, const char *va
 
 /* off_ok: "0", "off" and "none" unset it, so a flag can cancel a lower source. */
 static int set_size(struct load_ctx *ctx, const char *who, const char *value, bool off_ok,
-                    struct size_spec *out)
+                    struct config_size_spec *out)
 {
-    struct size_spec s;
+    struct config_size_spec s;
 
     if (off_ok && (strcmp(value, "0") == 0 || strcasecmp(value, "off") == 0 ||
                    strcasecmp(value, "none") == 0)) {
-        *out = (struct size_spec){0};
+        *out = (struct config_size_spec){0};
         return 0;
     }
-    if (parse_size(value, true, &s) < 0)
+    if (config_parse_size(value, true, &s) < 0)
         return fail(ctx, "%s: bad size \"%.64s\" (expected e.g. 512M, 1G, 400000000 or 85%%)", who,
                     value);
     if (!s.is_percent && s.bytes == 0)
@@ -797,7 +799,7 @@ static int add_remap_exit(struct load_ctx *ctx, const char *who, const char *val
 {
     unsigned code;
 
-    if (parse_uint(value, 255, &code) < 0)
+    if (config_parse_uint(value, 255, &code) < 0)
         return fail(ctx, "%s: bad exit code \"%.64s\"", who, value);
     ctx->cfg->remap_exit[code] = true;
     return 0;
@@ -807,12 +809,12 @@ static int add_rewrite(struct load_ctx *ctx, const char *who, const char *value)
 {
     int from, to;
 
-    if (parse_rewrite(value, &from, &to) < 0)
+    if (config_parse_rewrite(value, &from, &to) < 0)
         return fail(ctx, "%s: bad rewrite \"%.64s\" (expected FROM:TO, e.g. TERM:QUIT or HUP:0)",
                     who, value);
     if (from == SIGKILL || from == SIGSTOP)
         return fail(ctx, "%s: %s cannot be caught, so it cannot be rewritten", who,
-                    signal_name(from));
+                    config_signal_name(from));
     ctx->cfg->rewrite[from] = to;
     return 0;
 }
@@ -839,12 +841,12 @@ static int set_enum(struct load_ctx *ctx, enum opt_id id, const char *who, const
     case OPT_RESTART:
         rc = set_choice(ctx, who, value, restart_choices, "no, on-failure or always", &v);
         if (rc == 0)
-            cfg->restart = (enum restart_policy)v;
+            cfg->restart = (enum config_restart_policy)v;
         return rc;
     case OPT_ON_UNHEALTHY:
         rc = set_choice(ctx, who, value, unhealthy_choices, "restart or exit", &v);
         if (rc == 0)
-            cfg->on_unhealthy = (enum on_unhealthy)v;
+            cfg->on_unhealthy = (enum config_on_unhealthy)v;
         return rc;
     case OPT_LOG_LEVEL:
         rc = set_choice(ctx, who, value, level_choices, "error, warn, info or debug", &v);
@@ -943,7 +945,7 @@ static int set_value(struct load_ctx *ctx, enum opt_id id, const char *value, co
 static int option_by_name(const char *name, size_t len)
 {
     for (int i = 0; i < OPT_COUNT; i++)
-        if (strncmp(resil_options[i].name, name, len) == 0 && resil_options[i].name[len] == '\0')
+        if (strncmp(config_options[i].name, name, len) == 0 && config_options[i].name[len] == '\0')
             return i;
     return -1;
 }
@@ -951,7 +953,7 @@ static int option_by_name(const char *name, size_t len)
 static int option_by_short(char c)
 {
     for (int i = 0; i < OPT_COUNT; i++)
-        if (resil_options[i].short_name == c)
+        if (config_options[i].short_name == c)
             return i;
     return -1;
 }
@@ -967,7 +969,7 @@ static int config_defaults(struct resil_config *cfg)
     cfg->grace_ms = 8000;
     cfg->log_level = LOG_LEVEL_INFO;
     cfg->log_format = LOG_FORMAT_TEXT;
-    cfg->restart = RESTART_NO;
+    cfg->restart = CONFIG_RESTART_NO;
     cfg->max_restarts = 5;
     cfg->restart_window_ms = 10 * 60 * 1000;
     cfg->backoff_min_ms = 1000;
@@ -976,9 +978,10 @@ static int config_defaults(struct resil_config *cfg)
     cfg->health_timeout_ms = 5 * 1000;
     cfg->health_start_period_ms = 0;
     cfg->health_retries = 3;
-    cfg->on_unhealthy = ON_UNHEALTHY_RESTART;
-    cfg->memory_warn = (struct size_spec){.set = true, .is_percent = true, .percent = 75};
-    cfg->memory_critical = (struct size_spec){.set = true, .is_percent = true, .percent = 85};
+    cfg->on_unhealthy = CONFIG_ON_UNHEALTHY_RESTART;
+    cfg->memory_warn = (struct config_size_spec){.set = true, .is_percent = true, .percent = 75};
+    cfg->memory_critical =
+        (struct config_size_spec){.set = true, .is_percent = true, .percent = 85};
     cfg->memory_restart_for_ms = 30 * 1000;
     cfg->memory_interval_ms = 5 * 1000;
     return env_list_put(cfg, "EMERGENCY_MODE=true");
@@ -1039,12 +1042,12 @@ static int cli_long(struct load_ctx *ctx, struct cli_items *items, int argc, cha
 
     if (id < 0)
         return fail(ctx, "unknown option --%.*s", (int)(len > 64 ? 64 : len), name);
-    if (resil_options[id].arg && !value) {
+    if (config_options[id].arg && !value) {
         if (*i + 1 >= argc)
-            return fail(ctx, "missing value for --%s", resil_options[id].name);
+            return fail(ctx, "missing value for --%s", config_options[id].name);
         value = argv[++*i];
-    } else if (!resil_options[id].arg && value && kind_of((enum opt_id)id) != KIND_SWITCH) {
-        return fail(ctx, "--%s does not take a value", resil_options[id].name);
+    } else if (!config_options[id].arg && value && kind_of((enum opt_id)id) != KIND_SWITCH) {
+        return fail(ctx, "--%s does not take a value", config_options[id].name);
     }
     (*i)++;
     return push_item(ctx, items, id, value, false);
@@ -1061,7 +1064,7 @@ static int cli_short(struct load_ctx *ctx, struct cli_items *items, int argc, ch
         id = option_by_short(*p);
         if (id < 0)
             return fail(ctx, "unknown option -%c", *p);
-        if (!resil_options[id].arg) {
+        if (!config_options[id].arg) {
             if (push_item(ctx, items, id, NULL, true) < 0)
                 return -1;
             continue;
@@ -1107,10 +1110,10 @@ static int cli_collect(struct load_ctx *ctx, struct cli_items *items, int argc, 
 
 static int apply_cli(struct load_ctx *ctx, const struct cli_items *items)
 {
-    ctx->source = SOURCE_FLAG;
+    ctx->source = CONFIG_SOURCE_FLAG;
     for (size_t i = 0; i < items->n; i++) {
         const struct cli_item *it = &items->v[i];
-        const struct option_def *o = &resil_options[it->id];
+        const struct config_option *o = &config_options[it->id];
         char who[72];
 
         if (it->is_short)
@@ -1140,7 +1143,8 @@ static bool env_name_is(const char *opt, const char *s, const char *end)
 static int option_by_env(const char *name, const char *end)
 {
     for (int i = 0; i < OPT_COUNT; i++)
-        if (kind_of((enum opt_id)i) != KIND_ACTION && env_name_is(resil_options[i].name, name, end))
+        if (kind_of((enum opt_id)i) != KIND_ACTION &&
+            env_name_is(config_options[i].name, name, end))
             return i;
     return -1;
 }
@@ -1220,7 +1224,7 @@ static int apply_env(struct load_ctx *ctx, char **envp)
 {
     bool seen[OPT_COUNT] = {false};
 
-    ctx->source = SOURCE_ENV;
+    ctx->source = CONFIG_SOURCE_ENV;
     for (char **e = envp; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         char who[72];
@@ -1234,7 +1238,7 @@ static int apply_env(struct load_ctx *ctx, char **envp)
             continue;
         seen[id] = true;
         snprintf(who, sizeof who, "%.*s", (int)(eq - *e), *e);
-        if (resil_options[id].repeatable && id != OPT_VERBOSE) {
+        if (config_options[id].repeatable && id != OPT_VERBOSE) {
             if (apply_env_list(ctx, (enum opt_id)id, eq + 1, who) < 0)
                 return -1;
         } else if (set_value(ctx, (enum opt_id)id, eq + 1, who) < 0) {
@@ -1413,7 +1417,7 @@ static int apply_json_key(struct load_ctx *ctx, const char *path, const cJSON *i
     if (cJSON_IsNull(item))
         return 0; /* null leaves the default, as --check-config prints unset options */
     snprintf(who, sizeof who, "config file %s: key \"%s\"", path, key);
-    if (resil_options[id].repeatable && id != OPT_VERBOSE)
+    if (config_options[id].repeatable && id != OPT_VERBOSE)
         return apply_json_list(ctx, (enum opt_id)id, item, who);
     return apply_json_value(ctx, (enum opt_id)id, item, who);
 }
@@ -1439,7 +1443,7 @@ static int apply_json_root(struct load_ctx *ctx, const char *path, const cJSON *
 
     if (!cJSON_IsObject(root))
         return fail(ctx, "config file %s: expected a JSON object, got %s", path, json_type(root));
-    ctx->source = SOURCE_FILE;
+    ctx->source = CONFIG_SOURCE_FILE;
     cJSON_ArrayForEach(item, root)
     {
         if (apply_json_key(ctx, path, item, seen) < 0)
@@ -1483,7 +1487,7 @@ static const char *config_path(const struct cli_items *items, char **envp)
     return path ? path : env_get(envp, "RESIL_CONFIG");
 }
 
-static void format_size(char *buf, size_t len, const struct size_spec *s)
+static void format_size(char *buf, size_t len, const struct config_size_spec *s)
 {
     if (s->is_percent)
         snprintf(buf, len, "%g%%", s->percent);
@@ -1495,12 +1499,12 @@ static void format_size(char *buf, size_t len, const struct size_spec *s)
  * need none since the message names the option by its flag. */
 static void origin(const struct load_ctx *ctx, enum opt_id id, char *buf, size_t len)
 {
-    const char *name = resil_options[id].name;
+    const char *name = config_options[id].name;
     char env[72];
 
-    if (ctx->applied[id] == SOURCE_FILE) {
+    if (ctx->applied[id] == CONFIG_SOURCE_FILE) {
         snprintf(buf, len, "config file %s: key \"%s\": ", ctx->file_path, name);
-    } else if (ctx->applied[id] == SOURCE_ENV) {
+    } else if (ctx->applied[id] == CONFIG_SOURCE_ENV) {
         size_t i = 0;
 
         for (; i < sizeof env - 1 && name[i]; i++)
@@ -1515,7 +1519,7 @@ static void origin(const struct load_ctx *ctx, enum opt_id id, char *buf, size_t
 static int validate(struct load_ctx *ctx)
 {
     const struct resil_config *cfg = ctx->cfg;
-    const struct size_spec *w = &cfg->memory_warn, *c = &cfg->memory_critical;
+    const struct config_size_spec *w = &cfg->memory_warn, *c = &cfg->memory_critical;
     char where[1024];
 
     if (cfg->health_unix_socket && !cfg->health_url) {
@@ -1605,7 +1609,7 @@ int config_load(struct resil_config *cfg, int argc, char **argv, char **envp, ch
 
 /* ---- --check-config output ---- */
 
-void format_duration(char *buf, size_t len, uint64_t ms)
+void config_format_duration(char *buf, size_t len, uint64_t ms)
 {
     static const struct {
         uint64_t ms;
@@ -1629,13 +1633,13 @@ static cJSON *json_duration(uint64_t ms)
 {
     char buf[32];
 
-    format_duration(buf, sizeof buf, ms);
+    config_format_duration(buf, sizeof buf, ms);
     return cJSON_CreateString(buf);
 }
 
 static void format_signal(char *buf, size_t len, int sig)
 {
-    const char *name = signal_name(sig);
+    const char *name = config_signal_name(sig);
 
     if (name)
         snprintf(buf, len, "%s", name);
@@ -1645,14 +1649,14 @@ static void format_signal(char *buf, size_t len, int sig)
 
 static cJSON *json_signal(int sig)
 {
-    const char *name = signal_name(sig);
+    const char *name = config_signal_name(sig);
 
     if (sig == 0)
         return cJSON_CreateNull();
     return name ? cJSON_CreateString(name) : cJSON_CreateNumber(sig);
 }
 
-static cJSON *json_size(const struct size_spec *s)
+static cJSON *json_size(const struct config_size_spec *s)
 {
     char buf[32];
 
@@ -1673,8 +1677,8 @@ static cJSON *json_backoff(const struct resil_config *cfg)
 {
     char min[32], max[32], buf[72];
 
-    format_duration(min, sizeof min, cfg->backoff_min_ms);
-    format_duration(max, sizeof max, cfg->backoff_max_ms);
+    config_format_duration(min, sizeof min, cfg->backoff_min_ms);
+    config_format_duration(max, sizeof max, cfg->backoff_max_ms);
     snprintf(buf, sizeof buf, "%s:%s", min, max);
     return cJSON_CreateString(buf);
 }
@@ -1807,7 +1811,7 @@ char *config_to_json(const struct resil_config *cfg)
         v = json_option(cfg, (enum opt_id)id);
         if (!v)
             goto out;
-        cJSON_AddItemToObject(root, resil_options[id].name, v);
+        cJSON_AddItemToObject(root, config_options[id].name, v);
     }
     cmd = json_strings(cfg->command, cfg->command ? (size_t)cfg->command_argc : 0);
     if (!cmd)

@@ -71,13 +71,13 @@ static bool curl_global_ready;
 const char *health_status_name(enum health_status s)
 {
     switch (s) {
-    case HEALTH_STARTING:
+    case HEALTH_STATUS_STARTING:
         return "starting";
-    case HEALTH_HEALTHY:
+    case HEALTH_STATUS_HEALTHY:
         return "healthy";
-    case HEALTH_UNHEALTHY:
+    case HEALTH_STATUS_UNHEALTHY:
         return "unhealthy";
-    case HEALTH_UNKNOWN:
+    case HEALTH_STATUS_UNKNOWN:
         break;
     }
     return "unknown";
@@ -127,21 +127,21 @@ enum health_verdict health_judge(long http_status, const char *body, size_t len,
 {
     copy_text(verdict_out, outlen, "");
     if (http_status < 200 || http_status > 399)
-        return VERDICT_FAIL;
+        return HEALTH_VERDICT_FAIL;
     /* Half a JSON document says nothing reliable: the status code decides. */
     if (truncated || !body || len == 0)
-        return VERDICT_PASS;
+        return HEALTH_VERDICT_PASS;
 
     cJSON *json = cJSON_ParseWithLength(body, len);
-    enum health_verdict v = VERDICT_PASS;
+    enum health_verdict v = HEALTH_VERDICT_PASS;
     const char *text = cJSON_IsObject(json) ? verdict_string(json, field) : NULL;
     if (text) {
         copy_text(verdict_out, outlen, text);
         if (in_list(text, failing_verdicts, sizeof failing_verdicts / sizeof failing_verdicts[0]))
-            v = VERDICT_FAIL;
+            v = HEALTH_VERDICT_FAIL;
         else if (in_list(text, warning_verdicts,
                          sizeof warning_verdicts / sizeof warning_verdicts[0]))
-            v = VERDICT_WARN;
+            v = HEALTH_VERDICT_WARN;
     }
     cJSON_Delete(json);
     return v;
@@ -381,7 +381,7 @@ static void describe_curl_error(const struct health *h, CURLcode rc, struct heal
     curl_easy_getinfo(h->easy, CURLINFO_OS_ERRNO, &os_errno);
     if (rc == CURLE_OPERATION_TIMEDOUT) {
         char d[32];
-        format_duration(d, sizeof d, h->timeout_ms);
+        config_format_duration(d, sizeof d, h->timeout_ms);
         snprintf(r->error, sizeof r->error, "timeout after %s", d);
     } else if (rc == CURLE_COULDNT_CONNECT && os_errno == ECONNREFUSED) {
         snprintf(r->error, sizeof r->error, "connection refused");
@@ -407,13 +407,13 @@ static void judge_transfer(struct health *h, CURLcode rc, struct health_check_re
     if (rc == CURLE_WRITE_ERROR && h->body_truncated)
         rc = CURLE_OK;
     if (rc != CURLE_OK) {
-        r->verdict = VERDICT_FAIL;
+        r->verdict = HEALTH_VERDICT_FAIL;
         describe_curl_error(h, rc, r);
         return;
     }
     r->verdict = health_judge(r->http_status, h->body, h->body_len, h->body_truncated, h->field,
                               r->verdict_text, sizeof r->verdict_text);
-    r->passed = r->verdict != VERDICT_FAIL;
+    r->passed = r->verdict != HEALTH_VERDICT_FAIL;
     if (r->passed)
         return;
     if (r->verdict_text[0] && r->http_status >= 200 && r->http_status <= 399)
@@ -454,13 +454,13 @@ static enum health_status next_status(struct health *h, const struct health_chec
     if (r->passed) {
         h->in_start_period = false;
         s->consecutive_failures = 0;
-        return HEALTH_HEALTHY;
+        return HEALTH_STATUS_HEALTHY;
     }
     if (!failure_counts(h))
         return s->status;
     s->consecutive_failures++;
     unsigned retries = h->retries ? h->retries : 1;
-    return s->consecutive_failures >= retries ? HEALTH_UNHEALTHY : s->status;
+    return s->consecutive_failures >= retries ? HEALTH_STATUS_UNHEALTHY : s->status;
 }
 
 static void log_check(const struct health *h, const struct health_check_result *r, bool counted)
@@ -487,8 +487,8 @@ static void log_transition(const struct health *h, enum health_status from, enum
         {.key = "verdict", .str = r->verdict_text},
         {.key = "consecutive_failures", .num = h->state.consecutive_failures},
     };
-    enum log_level level = to == HEALTH_UNHEALTHY ? LOG_LEVEL_WARN : LOG_LEVEL_INFO;
-    if (to == HEALTH_UNHEALTHY)
+    enum log_level level = to == HEALTH_STATUS_UNHEALTHY ? LOG_LEVEL_WARN : LOG_LEVEL_INFO;
+    if (to == HEALTH_STATUS_UNHEALTHY)
         log_emit(level, false, fields, sizeof fields / sizeof fields[0],
                  "health: %s is unhealthy after %u consecutive failed check%s (last: %s)", h->url,
                  h->state.consecutive_failures, h->state.consecutive_failures == 1 ? "" : "s",
@@ -505,7 +505,7 @@ static void log_warn_verdict_change(struct health *h, const struct health_check_
 {
     if (!r->passed || r->verdict == h->last_pass_verdict)
         return;
-    if (r->verdict == VERDICT_WARN)
+    if (r->verdict == HEALTH_VERDICT_WARN)
         log_warn("health: %s reports verdict \"%s\" (HTTP %ld)", h->url, r->verdict_text,
                  r->http_status);
     else
@@ -555,7 +555,7 @@ static void process_finished(struct health *h)
         return;
     }
     log_transition(h, from, to, &r);
-    /* The change callback may free h (see health.h): it comes last. */
+    /* The change callback may stop the checks (see health.h): it comes last. */
     if (h->cb)
         h->cb(h->cb_ctx, from, to, &r);
 }
@@ -699,7 +699,7 @@ struct health *health_new(struct loop *loop, const struct resil_config *cfg, hea
     h->loop = loop;
     h->cb = cb;
     h->cb_ctx = ctx;
-    h->state.status = HEALTH_UNKNOWN;
+    h->state.status = HEALTH_STATUS_UNKNOWN;
     if (copy_config(h, cfg) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -728,8 +728,8 @@ void health_app_started(struct health *h)
     h->running = true;
     h->app_started_ms = loop_now_ms();
     h->in_start_period = true;
-    h->last_pass_verdict = VERDICT_PASS;
-    h->state.status = HEALTH_STARTING;
+    h->last_pass_verdict = HEALTH_VERDICT_PASS;
+    h->state.status = HEALTH_STATUS_STARTING;
     h->state.consecutive_failures = 0;
     loop_timer_arm(h->next_check, h->interval_ms);
 }

@@ -22,11 +22,6 @@ void log_setup(enum log_level level, enum log_format format)
     current_format = format;
 }
 
-enum log_format log_current_format(void)
-{
-    return current_format;
-}
-
 bool log_enabled(enum log_level level)
 {
     return level <= current_level;

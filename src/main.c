@@ -40,7 +40,7 @@ static void print_wrapped(const char *text, int column)
     }
 }
 
-static void print_option(const struct option_def *o)
+static void print_option(const struct config_option *o)
 {
     char left[64], text[512];
     if (o->short_name)
@@ -69,8 +69,8 @@ static void print_help(void)
            "       resil-init --check-config [OPTIONS] [--] [COMMAND...]\n"
            "Every option is also read from RESIL_<NAME> and from --config FILE (JSON).\n");
     const char *group = NULL;
-    for (size_t i = 0; i < resil_option_count; i++) {
-        const struct option_def *o = &resil_options[i];
+    for (size_t i = 0; i < config_option_count; i++) {
+        const struct config_option *o = &config_options[i];
         if (!group || strcmp(group, o->group) != 0) {
             group = o->group;
             printf("\n%s:\n", group);
@@ -84,8 +84,8 @@ static void print_help(void)
 /* Whether an option word consumes the next word as its value ("--grace 5s", "-e 3"). */
 static bool takes_separate_value(const char *word)
 {
-    for (size_t i = 0; i < resil_option_count; i++) {
-        const struct option_def *o = &resil_options[i];
+    for (size_t i = 0; i < config_option_count; i++) {
+        const struct config_option *o = &config_options[i];
         if (!o->arg)
             continue;
         if (word[1] == '-' && strcmp(word + 2, o->name) == 0)
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "status") == 0)
         return status_command(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "probe") == 0)
-        return probe_command(argc - 1, argv + 1);
+        return status_probe_command(argc - 1, argv + 1);
     const char *flag = early_flag(argc, argv);
     if (flag && strcmp(flag, "help") == 0) {
         print_help();

@@ -253,11 +253,12 @@ int memory_parse_proc_cgroup(const char *text, char *v2_path, size_t v2len, char
 /* ------------------------------------------------------------------------ */
 
 /* A percentage needs a limit to mean anything: without one it never triggers. */
-static bool threshold(const struct size_spec *spec, const struct memory_sample *s, uint64_t *out)
+static bool threshold(const struct config_size_spec *spec, const struct memory_sample *s,
+                      uint64_t *out)
 {
     if (!spec || !spec->set || (spec->is_percent && !s->limited))
         return false;
-    *out = size_spec_bytes(spec, s->limited ? s->limit_bytes : 0);
+    *out = config_size_spec_bytes(spec, s->limited ? s->limit_bytes : 0);
     return true;
 }
 
@@ -265,27 +266,27 @@ enum memory_tier memory_tier_for(const struct memory_sample *s, const struct res
 {
     uint64_t at;
     if (!s || !s->available)
-        return TIER_UNKNOWN;
-    enum memory_tier t = TIER_NORMAL;
+        return MEMORY_TIER_UNKNOWN;
+    enum memory_tier t = MEMORY_TIER_NORMAL;
     if (cfg && threshold(&cfg->memory_warn, s, &at) && s->working_set_bytes >= at)
-        t = TIER_WARNING;
+        t = MEMORY_TIER_WARNING;
     if (cfg && threshold(&cfg->memory_critical, s, &at) && s->working_set_bytes >= at)
-        t = TIER_CRITICAL;
+        t = MEMORY_TIER_CRITICAL;
     if (s->psi_some_avg10 >= PSI_CRITICAL)
-        t = TIER_CRITICAL;
-    else if (s->psi_some_avg10 >= PSI_WARNING && t < TIER_WARNING)
-        t = TIER_WARNING;
+        t = MEMORY_TIER_CRITICAL;
+    else if (s->psi_some_avg10 >= PSI_WARNING && t < MEMORY_TIER_WARNING)
+        t = MEMORY_TIER_WARNING;
     return t;
 }
 
 const char *memory_tier_name(enum memory_tier t)
 {
     switch (t) {
-    case TIER_NORMAL:
+    case MEMORY_TIER_NORMAL:
         return "normal";
-    case TIER_WARNING:
+    case MEMORY_TIER_WARNING:
         return "warning";
-    case TIER_CRITICAL:
+    case MEMORY_TIER_CRITICAL:
         return "critical";
     default:
         return "unknown";
@@ -456,7 +457,8 @@ int memory_locate(const char *proc_cgroup, const char *mountinfo, struct memory_
     bool v1 = w->v1_path[0] && find_mount(mountinfo, false, w->v1_path, &w->v1_mnt);
     if (v2)
         cgroup_dir(&w->v2_mnt, w->v2_path, w->v2_dir, sizeof w->v2_dir);
-    /* Hybrid hosts: cgroup2 carries no memory controller, v1 does (SPEC §6); the
+    /* Hybrid hosts: cgroup2 carries no memory controller, v1 does (README, "Memory and
+     * emergency mode"); the
      * v2 cgroup may still offer memory.pressure. */
     if (v2 && (!v1 || file_exists(w->v2_dir, "memory.max"))) {
         set_location(loc, 2, w->v2_dir, w->v2_mnt.point, w->v2_dir);
@@ -756,7 +758,7 @@ static uint64_t next_delay_ms(const struct memory_monitor *m)
 
 /* Periodic samples are taken when an option needs the live working set
  * (--memory-restart: how long it stays high; --pressure-signal: when the tier
- * rises), and otherwise only as the fallback SPEC §3 asks for: when no PSI
+ * rises), and otherwise only as the fallback the README's Memory section promises: when no PSI
  * trigger could be armed and a tier threshold can be reached at all (a limit
  * exists, or a threshold is absolute). With a PSI trigger the tier is read
  * again on every pressure notification, at each start and exit of the app and
@@ -1196,7 +1198,7 @@ static void env_set(struct envvec *e, const char *key, const char *value)
 }
 
 /* The default set must not clobber what the user gave the container; a set the
- * user spelled out with --emergency-env is meant to win (SPEC §3). */
+ * user spelled out with --emergency-env is meant to win (README, "Memory and emergency mode"). */
 static void add_emergency_set(struct envvec *e, const struct resil_config *cfg)
 {
     for (size_t i = 0; cfg && i < cfg->emergency_env_count; i++) {
@@ -1254,7 +1256,8 @@ char **memory_build_env(char **envp, const struct resil_config *cfg, const struc
     if (limited)
         snprintf(num, sizeof num, "%" PRIu64, s->limit_bytes / MIB);
     env_set(&e, "RESIL_MEMORY_LIMIT_MB", limited ? num : "");
-    env_set(&e, "RESIL_MEMORY_TIER", memory_tier_name(s && s->available ? s->tier : TIER_UNKNOWN));
+    env_set(&e, "RESIL_MEMORY_TIER",
+            memory_tier_name(s && s->available ? s->tier : MEMORY_TIER_UNKNOWN));
     env_set(&e, "RESIL_EMERGENCY", emergency ? "1" : "0");
     snprintf(num, sizeof num, "%u", restart_count);
     env_set(&e, "RESIL_RESTART_COUNT", num);

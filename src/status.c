@@ -21,9 +21,9 @@
 static const char *const state_names[] = {"starting", "running", "unhealthy",
                                           "stopping", "backoff", "exited"};
 
-const char *app_state_name(enum app_state s)
+const char *status_app_state_name(enum status_app_state s)
 {
-    return (unsigned)s <= APP_EXITED ? state_names[s] : "exited";
+    return (unsigned)s <= STATUS_APP_EXITED ? state_names[s] : "exited";
 }
 
 static void add_time(cJSON *obj, const char *key, long long realtime_ms)
@@ -47,8 +47,8 @@ static cJSON *last_exit_json(const struct status_exit *e)
     else
         cJSON_AddNumberToObject(obj, "code", e->code);
     if (e->signal)
-        cJSON_AddStringToObject(obj, "signal",
-                                signal_name(e->signal) ? signal_name(e->signal) : "?");
+        cJSON_AddStringToObject(
+            obj, "signal", config_signal_name(e->signal) ? config_signal_name(e->signal) : "?");
     else
         cJSON_AddNullToObject(obj, "signal");
     cJSON_AddStringToObject(obj, "reason", e->reason);
@@ -63,7 +63,7 @@ static cJSON *app_json(const struct status_snapshot *s)
         cJSON_AddNumberToObject(app, "pid", s->app_pid);
     else
         cJSON_AddNullToObject(app, "pid");
-    cJSON_AddStringToObject(app, "state", app_state_name(s->state));
+    cJSON_AddStringToObject(app, "state", status_app_state_name(s->state));
     add_time(app, "started_at", s->started_at_ms);
     cJSON_AddNumberToObject(app, "restarts", s->restarts);
     cJSON_AddBoolToObject(app, "emergency", s->emergency);
@@ -79,7 +79,8 @@ static cJSON *health_json(const struct status_snapshot *s)
         cJSON_AddStringToObject(h, "url", s->health_url);
     else
         cJSON_AddNullToObject(h, "url");
-    cJSON_AddStringToObject(h, "status", health_status_name(st ? st->status : HEALTH_UNKNOWN));
+    cJSON_AddStringToObject(h, "status",
+                            health_status_name(st ? st->status : HEALTH_STATUS_UNKNOWN));
     cJSON_AddNumberToObject(h, "consecutive_failures", st ? st->consecutive_failures : 0);
     add_time(h, "last_check_at", st ? st->last_check_at_ms : 0);
     if (st && st->last_http_status > 0)
@@ -108,7 +109,7 @@ static cJSON *memory_json(const struct status_snapshot *s)
     bool ok = ms && ms->available;
     add_u64_or_null(m, "limit_bytes", ok && ms->limited, ok ? ms->limit_bytes : 0);
     add_u64_or_null(m, "working_set_bytes", ok, ok ? ms->working_set_bytes : 0);
-    cJSON_AddStringToObject(m, "tier", memory_tier_name(ok ? ms->tier : TIER_UNKNOWN));
+    cJSON_AddStringToObject(m, "tier", memory_tier_name(ok ? ms->tier : MEMORY_TIER_UNKNOWN));
     if (ok && ms->psi_some_avg10 >= 0)
         cJSON_AddNumberToObject(m, "psi_some_avg10", ms->psi_some_avg10);
     else
@@ -268,7 +269,7 @@ static bool supervisor_alive(const cJSON *root)
     return kill((pid_t)pid->valuedouble, 0) == 0 || errno == EPERM;
 }
 
-int probe_command(int argc, char **argv)
+int status_probe_command(int argc, char **argv)
 {
     const char *dir;
     if (parse_state_dir_args(argc, argv, &dir) < 0)

@@ -62,7 +62,7 @@ struct supervisor {
     /* the app run in progress, or the last one */
     struct child_process app; /* app.pid 0 when none runs */
     pid_t app_pgid;           /* kept after the app is reaped, to empty its group */
-    enum app_state state;
+    enum status_app_state state;
     long long started_at_ms; /* CLOCK_REALTIME, for status.json */
     uint64_t started_mono_ms;
     unsigned restarts;
@@ -79,7 +79,7 @@ struct supervisor {
     /* between runs */
     bool restart_pending;    /* waiting for the old group to empty */
     const char *next_reason; /* RESIL_RESTART_REASON of the next start */
-    struct restart_budget budget;
+    struct supervisor_restart_budget budget;
     unsigned backoff_step;
     struct loop_timer *backoff_timer;
 
@@ -90,7 +90,7 @@ struct supervisor {
     bool reaping;
     int exit_code;
     char reason[REASON_MAX];
-    struct pid_list signalled;
+    struct child_pid_list signalled;
     struct loop_timer *final_timer;
 };
 
@@ -98,7 +98,8 @@ static void reap_children(struct supervisor *sup);
 
 /* --- pure helpers, unit-tested --- */
 
-void restart_budget_init(struct restart_budget *b, unsigned max, uint64_t window_ms)
+void supervisor_restart_budget_init(struct supervisor_restart_budget *b, unsigned max,
+                                    uint64_t window_ms)
 {
     b->times_ms = max ? calloc(max, sizeof *b->times_ms) : NULL;
     b->count = 0;
@@ -106,7 +107,7 @@ void restart_budget_init(struct restart_budget *b, unsigned max, uint64_t window
     b->window_ms = window_ms;
 }
 
-static void restart_budget_expire(struct restart_budget *b, uint64_t now_ms)
+static void supervisor_restart_budget_expire(struct supervisor_restart_budget *b, uint64_t now_ms)
 {
     unsigned keep = 0;
     for (unsigned i = 0; i < b->count; i++)
@@ -115,27 +116,27 @@ static void restart_budget_expire(struct restart_budget *b, uint64_t now_ms)
     b->count = keep;
 }
 
-bool restart_budget_allows(struct restart_budget *b, uint64_t now_ms)
+bool supervisor_restart_budget_allows(struct supervisor_restart_budget *b, uint64_t now_ms)
 {
-    restart_budget_expire(b, now_ms);
+    supervisor_restart_budget_expire(b, now_ms);
     return b->count < b->max;
 }
 
-void restart_budget_record(struct restart_budget *b, uint64_t now_ms)
+void supervisor_restart_budget_record(struct supervisor_restart_budget *b, uint64_t now_ms)
 {
-    restart_budget_expire(b, now_ms);
+    supervisor_restart_budget_expire(b, now_ms);
     if (b->count < b->max)
         b->times_ms[b->count++] = now_ms;
 }
 
-void restart_budget_free(struct restart_budget *b)
+void supervisor_restart_budget_free(struct supervisor_restart_budget *b)
 {
     free(b->times_ms);
     b->times_ms = NULL;
     b->count = b->max = 0;
 }
 
-uint64_t backoff_delay_ms(uint64_t min_ms, uint64_t max_ms, unsigned step)
+uint64_t supervisor_backoff_delay_ms(uint64_t min_ms, uint64_t max_ms, unsigned step)
 {
     uint64_t delay = min_ms;
     for (unsigned i = 0; i < step && delay < max_ms; i++)
@@ -147,7 +148,7 @@ uint64_t backoff_delay_ms(uint64_t min_ms, uint64_t max_ms, unsigned step)
 
 static const char *sig_name(int sig)
 {
-    const char *name = signal_name(sig);
+    const char *name = config_signal_name(sig);
     return name ? name : "?";
 }
 
@@ -188,7 +189,7 @@ static void publish(struct supervisor *sup)
         log_debug("cannot write %s/status.json: %s", sup->state_dir, strerror(errno));
 }
 
-static void set_state(struct supervisor *sup, enum app_state state)
+static void set_state(struct supervisor *sup, enum status_app_state state)
 {
     sup->state = state;
     publish(sup);
@@ -262,7 +263,7 @@ static void finish(struct supervisor *sup, int code, const char *fmt, ...)
         health_app_stopped(sup->health);
     if (sup->memory)
         memory_watch(sup->memory, false);
-    set_state(sup, APP_EXITED);
+    set_state(sup, STATUS_APP_EXITED);
 
     child_signal_leftovers(sup->pid1, sup->app_pgid, SIGTERM, &sup->signalled);
     loop_timer_arm(sup->final_timer, sup->cfg->grace_ms);
@@ -303,7 +304,7 @@ static void start_app(struct supervisor *sup)
 {
     const char *reason = sup->next_reason ? sup->next_reason : "start";
     const struct memory_sample *mem = fresh_memory(sup);
-    sup->emergency = last_run_was_memory_failure(sup) || (mem && mem->tier == TIER_CRITICAL);
+    sup->emergency = last_run_was_memory_failure(sup) || (mem && mem->tier == MEMORY_TIER_CRITICAL);
     char **env = memory_build_env(sup->envp, sup->cfg, mem, sup->emergency, sup->restarts, reason);
     struct child_spawn req = {
         .argv = sup->cfg->command,
@@ -333,7 +334,7 @@ static void start_app(struct supervisor *sup)
     }
     if (sup->health)
         health_app_started(sup->health);
-    set_state(sup, sup->health ? APP_STARTING : APP_RUNNING);
+    set_state(sup, sup->health ? STATUS_APP_STARTING : STATUS_APP_RUNNING);
 }
 
 static void on_backoff_done(struct loop *loop, struct loop_timer *timer, void *data)
@@ -355,7 +356,7 @@ static void begin_stop(struct supervisor *sup, enum stop_cause cause, int sig, b
         loop_timer_arm(sup->grace_timer, sup->cfg->grace_ms);
     /* An app stopped for being unhealthy shows so until it is gone. */
     bool unhealthy = cause == STOP_RESTART_UNHEALTHY || cause == STOP_EXIT_UNHEALTHY;
-    set_state(sup, unhealthy ? APP_UNHEALTHY : APP_STOPPING);
+    set_state(sup, unhealthy ? STATUS_APP_UNHEALTHY : STATUS_APP_STOPPING);
 }
 
 static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *data)
@@ -364,7 +365,7 @@ static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *
     (void)timer;
     struct supervisor *sup = data;
     char grace[32];
-    format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
     if (sup->app.pid > 0) {
         sup->app_killed_after_grace = true;
         log_warn("app (pid %d) still running %s after SIGTERM: sending SIGKILL to its group",
@@ -381,18 +382,19 @@ static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *
 
 static bool restart_allowed_by_policy(const struct resil_config *cfg, bool failure)
 {
-    return cfg->restart == RESTART_ALWAYS || (cfg->restart == RESTART_ON_FAILURE && failure);
+    return cfg->restart == CONFIG_RESTART_ALWAYS ||
+           (cfg->restart == CONFIG_RESTART_ON_FAILURE && failure);
 }
 
 static bool budget_left(struct supervisor *sup)
 {
-    return restart_budget_allows(&sup->budget, loop_now_ms());
+    return supervisor_restart_budget_allows(&sup->budget, loop_now_ms());
 }
 
 static void give_up(struct supervisor *sup, int code, const char *last)
 {
     char window[32];
-    format_duration(window, sizeof window, sup->cfg->restart_window_ms);
+    config_format_duration(window, sizeof window, sup->cfg->restart_window_ms);
     finish(sup, code, "giving up after %u restarts in %s (--max-restarts %u); last: %s",
            sup->budget.count, window, sup->cfg->max_restarts, last);
 }
@@ -402,11 +404,11 @@ static void schedule_restart(struct supervisor *sup, const char *reason, int giv
                              const char *desc)
 {
     uint64_t now = loop_now_ms();
-    if (!restart_budget_allows(&sup->budget, now)) {
+    if (!supervisor_restart_budget_allows(&sup->budget, now)) {
         give_up(sup, give_up_code, desc);
         return;
     }
-    restart_budget_record(&sup->budget, now);
+    supervisor_restart_budget_record(&sup->budget, now);
     if (now - sup->started_mono_ms >= sup->cfg->restart_window_ms)
         sup->backoff_step = 0;
     sup->restarts++;
@@ -418,7 +420,7 @@ static void schedule_restart(struct supervisor *sup, const char *reason, int giv
         kill(-sup->app_pgid, SIGTERM);
         if (!loop_timer_armed(sup->grace_timer))
             loop_timer_arm(sup->grace_timer, sup->cfg->grace_ms);
-        set_state(sup, APP_STOPPING);
+        set_state(sup, STATUS_APP_STOPPING);
     }
 }
 
@@ -426,15 +428,15 @@ static void enter_backoff(struct supervisor *sup)
 {
     sup->restart_pending = false;
     loop_timer_disarm(sup->grace_timer);
-    uint64_t delay =
-        backoff_delay_ms(sup->cfg->backoff_min_ms, sup->cfg->backoff_max_ms, sup->backoff_step);
+    uint64_t delay = supervisor_backoff_delay_ms(sup->cfg->backoff_min_ms, sup->cfg->backoff_max_ms,
+                                                 sup->backoff_step);
     if (sup->backoff_step < 64)
         sup->backoff_step++;
     char when[32];
-    format_duration(when, sizeof when, delay);
+    config_format_duration(when, sizeof when, delay);
     log_info("next start in %s", when);
     loop_timer_arm(sup->backoff_timer, delay);
-    set_state(sup, APP_BACKOFF);
+    set_state(sup, STATUS_APP_BACKOFF);
 }
 
 /* --- the app's end --- */
@@ -448,7 +450,7 @@ static bool died_of_oom(struct supervisor *sup, int status, enum memory_tier tie
     if (memory_oom_since_start(sup->memory))
         return true;
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !sup->app_killed_after_grace &&
-           tier_before_exit == TIER_CRITICAL;
+           tier_before_exit == MEMORY_TIER_CRITICAL;
 }
 
 static void record_exit(struct supervisor *sup, int status, const char *reason)
@@ -463,7 +465,7 @@ static void record_exit(struct supervisor *sup, int status, const char *reason)
 static void end_after_stop_signal(struct supervisor *sup, int status, const char *what)
 {
     char grace[32];
-    format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
     if (sup->app_killed_after_grace)
         finish(sup, 137,
                "stopped by SIG%s: app did not exit within the %s grace period and was killed",
@@ -476,7 +478,7 @@ static void end_after_stop_signal(struct supervisor *sup, int status, const char
 static void end_after_resil_stop(struct supervisor *sup, int code)
 {
     char grace[32];
-    format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
     if (sup->app_killed_after_grace)
         finish(sup, code, "%s; the app then outlived the %s grace period and was killed",
                sup->stop_desc, grace);
@@ -512,7 +514,7 @@ static void on_app_exit(struct supervisor *sup, int status)
     loop_timer_disarm(sup->grace_timer);
     if (sup->health)
         health_app_stopped(sup->health);
-    enum memory_tier tier_before_exit = TIER_UNKNOWN;
+    enum memory_tier tier_before_exit = MEMORY_TIER_UNKNOWN;
     if (sup->memory) {
         tier_before_exit = memory_current(sup->memory)->tier;
         memory_refresh(sup->memory);
@@ -610,7 +612,7 @@ static void handle_stop_signal(struct supervisor *sup, int sig, int target)
         return;
     }
     char grace[32];
-    format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
     log_info("received SIG%s: forwarding SIG%s to the app, %s grace before SIGKILL", sig_name(sig),
              sig_name(target), grace);
     begin_stop(sup, STOP_SIGNAL, target, sup->cfg->single_child);
@@ -661,17 +663,17 @@ static void decide_unhealthy(struct supervisor *sup, const struct health_check_r
     snprintf(desc, sizeof desc, "unhealthy: %u consecutive failed checks of %s (last: %s)",
              st->consecutive_failures, sup->cfg->health_url,
              last && last->error[0] ? last->error : "failed");
-    bool may_restart =
-        sup->cfg->on_unhealthy == ON_UNHEALTHY_RESTART && restart_allowed_by_policy(sup->cfg, true);
+    bool may_restart = sup->cfg->on_unhealthy == CONFIG_ON_UNHEALTHY_RESTART &&
+                       restart_allowed_by_policy(sup->cfg, true);
     if (may_restart && budget_left(sup)) {
         snprintf(sup->stop_desc, sizeof sup->stop_desc, "%s", desc);
         begin_stop(sup, STOP_RESTART_UNHEALTHY, SIGTERM, false);
         return;
     }
-    const char *why = !may_restart
-                          ? (sup->cfg->on_unhealthy == ON_UNHEALTHY_EXIT ? "--on-unhealthy exit"
-                                                                         : "restart policy is no")
-                          : "restart budget spent";
+    const char *why =
+        !may_restart ? (sup->cfg->on_unhealthy == CONFIG_ON_UNHEALTHY_EXIT ? "--on-unhealthy exit"
+                                                                           : "restart policy is no")
+                     : "restart budget spent";
     snprintf(sup->stop_desc, sizeof sup->stop_desc, "%s; not restarting (%s)", desc, why);
     begin_stop(sup, STOP_EXIT_UNHEALTHY, SIGTERM, false);
 }
@@ -685,9 +687,9 @@ static void on_health_change(void *ctx, enum health_status old_status,
         publish(sup);
         return;
     }
-    if (new_status == HEALTH_HEALTHY)
-        set_state(sup, APP_RUNNING);
-    else if (new_status == HEALTH_UNHEALTHY)
+    if (new_status == HEALTH_STATUS_HEALTHY)
+        set_state(sup, STATUS_APP_RUNNING);
+    else if (new_status == HEALTH_STATUS_UNHEALTHY)
         decide_unhealthy(sup, last);
     else
         publish(sup);
@@ -713,7 +715,7 @@ static void on_tier_change(void *ctx, enum memory_tier old_tier, enum memory_tie
 {
     struct supervisor *sup = ctx;
     log_info("memory tier %s -> %s", memory_tier_name(old_tier), memory_tier_name(new_tier));
-    if (new_tier > old_tier && old_tier != TIER_UNKNOWN && sup->cfg->pressure_signal &&
+    if (new_tier > old_tier && old_tier != MEMORY_TIER_UNKNOWN && sup->cfg->pressure_signal &&
         sup->app.pid > 0 && sup->stop_cause == STOP_NONE) {
         log_info("sending SIG%s to the app (memory tier rose)",
                  sig_name(sup->cfg->pressure_signal));
@@ -728,7 +730,7 @@ static void on_memory_restart(void *ctx, const struct memory_sample *s)
     if (sup->app.pid <= 0 || sup->finishing || sup->stop_cause != STOP_NONE)
         return;
     char threshold[32];
-    format_duration(threshold, sizeof threshold, sup->cfg->memory_restart_for_ms);
+    config_format_duration(threshold, sizeof threshold, sup->cfg->memory_restart_for_ms);
     snprintf(sup->stop_desc, sizeof sup->stop_desc,
              "memory: working set %llu MiB stayed at or above --memory-restart for %s",
              (unsigned long long)(s->working_set_bytes >> 20), threshold);
@@ -738,7 +740,8 @@ static void on_memory_restart(void *ctx, const struct memory_sample *s)
     }
     size_t len = strlen(sup->stop_desc);
     snprintf(sup->stop_desc + len, sizeof sup->stop_desc - len, "; not restarting (%s)",
-             sup->cfg->restart == RESTART_NO ? "restart policy is no" : "restart budget spent");
+             sup->cfg->restart == CONFIG_RESTART_NO ? "restart policy is no"
+                                                    : "restart budget spent");
     begin_stop(sup, STOP_EXIT_MEMORY, SIGTERM, false);
 }
 
@@ -762,7 +765,7 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
         log_warn("cannot become child subreaper: %s", strerror(errno));
     if (cfg->pdeath_signal && prctl(PR_SET_PDEATHSIG, cfg->pdeath_signal) < 0)
         log_warn("cannot set parent-death signal: %s", strerror(errno));
-    restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms);
+    supervisor_restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms);
     sup->loop = loop_new();
     sup->signals = signals_setup();
     if (!sup->loop || !sup->signals) {
@@ -807,8 +810,8 @@ static void teardown(struct supervisor *sup)
         close(sup->app.exec_error_fd);
     signals_free(sup->signals);
     loop_free(sup->loop);
-    restart_budget_free(&sup->budget);
-    pid_list_free(&sup->signalled);
+    supervisor_restart_budget_free(&sup->budget);
+    child_pid_list_free(&sup->signalled);
     free(sup->state_dir);
 }
 

@@ -39,15 +39,15 @@ bool child_group_alive(pid_t pgid);
  * subreaper the children reparented to resil-init and the members of the app's
  * process group (app_pgid, 0 for none). With already non-NULL, a process that
  * is in the list is skipped and one signalled is added, so each gets sig once. */
-struct pid_list {
+struct child_pid_list {
     pid_t *pids;
     size_t count, cap;
     bool group_signalled; /* the app's group got the signal as a whole */
 };
-void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct pid_list *already);
-void pid_list_free(struct pid_list *l);
+void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already);
+void child_pid_list_free(struct child_pid_list *l);
 
-/* Exit code by the table of SPEC §4: N, or 128+S. */
+/* Exit code by the README's "Exit codes" table: N, or 128+S. */
 int child_status_code(int status);
 
 #endif

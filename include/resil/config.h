@@ -12,11 +12,11 @@
 
 #define RESIL_MAX_SIGNAL 65 /* signals 1..64 */
 
-enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
-enum on_unhealthy { ON_UNHEALTHY_RESTART, ON_UNHEALTHY_EXIT };
+enum config_restart_policy { CONFIG_RESTART_NO, CONFIG_RESTART_ON_FAILURE, CONFIG_RESTART_ALWAYS };
+enum config_on_unhealthy { CONFIG_ON_UNHEALTHY_RESTART, CONFIG_ON_UNHEALTHY_EXIT };
 
 /* A size given in bytes or as a percentage of the memory limit. */
-struct size_spec {
+struct config_size_spec {
     bool set;
     bool is_percent;
     uint64_t bytes; /* when !is_percent */
@@ -36,7 +36,7 @@ struct resil_config {
     enum log_format log_format;
 
     /* 2. supervision and health */
-    enum restart_policy restart;
+    enum config_restart_policy restart;
     unsigned max_restarts;
     uint64_t restart_window_ms;
     uint64_t backoff_min_ms;
@@ -48,15 +48,15 @@ struct resil_config {
     uint64_t health_start_period_ms;
     unsigned health_retries;
     char *health_json_field; /* NULL: "status", then "overall_status" */
-    enum on_unhealthy on_unhealthy;
+    enum config_on_unhealthy on_unhealthy;
     char *state_dir;       /* NULL: /run/resil-init, else $TMPDIR/resil-init */
     char *termination_log; /* NULL: /dev/termination-log when it exists */
 
     /* 3. memory */
     char *cgroup_root; /* NULL: detect */
-    struct size_spec memory_warn;
-    struct size_spec memory_critical;
-    struct size_spec memory_restart; /* !set: off */
+    struct config_size_spec memory_warn;
+    struct config_size_spec memory_critical;
+    struct config_size_spec memory_restart; /* !set: off */
     uint64_t memory_restart_for_ms;
     uint64_t memory_interval_ms;
     char **emergency_env; /* KEY=VALUE strings */
@@ -73,9 +73,14 @@ struct resil_config {
 };
 
 /* Where a value came from, lowest precedence first. */
-enum config_source { SOURCE_DEFAULT, SOURCE_FILE, SOURCE_ENV, SOURCE_FLAG };
+enum config_source {
+    CONFIG_SOURCE_DEFAULT,
+    CONFIG_SOURCE_FILE,
+    CONFIG_SOURCE_ENV,
+    CONFIG_SOURCE_FLAG
+};
 
-struct option_def {
+struct config_option {
     const char *name; /* long name, e.g. "health-url"; env RESIL_HEALTH_URL */
     char short_name;  /* 0 when none */
     const char *arg;  /* metavar, NULL for a switch taking no value */
@@ -85,8 +90,8 @@ struct option_def {
     const char *help;
 };
 
-extern const struct option_def resil_options[];
-extern const size_t resil_option_count;
+extern const struct config_option config_options[];
+extern const size_t config_option_count;
 
 /* Parses argv (starting after the program name), the environment and the config
  * file named by --config / RESIL_CONFIG into cfg. On error returns -1 with one
@@ -99,17 +104,17 @@ void config_free(struct resil_config *cfg);
 char *config_to_json(const struct resil_config *cfg);
 
 /* Value parsers, shared with the tests. Each returns 0, or -1 on bad input. */
-int parse_duration_ms(const char *s, uint64_t *out);
-int parse_size(const char *s, bool allow_percent, struct size_spec *out);
-int parse_signal(const char *s, int *out);            /* "TERM", "SIGTERM", "15" */
-int parse_rewrite(const char *s, int *from, int *to); /* "15:3", "TERM:QUIT", "HUP:0" */
-int parse_uint(const char *s, unsigned max, unsigned *out);
-int parse_bool(const char *s, bool *out); /* 1/0 true/false yes/no on/off */
-const char *signal_name(int sig);
-/* The shortest spelling parse_duration_ms reads back: "8s", "2m", "250ms". */
-void format_duration(char *buf, size_t len, uint64_t ms); /* "TERM", or NULL when unknown */
+int config_parse_duration_ms(const char *s, uint64_t *out);
+int config_parse_size(const char *s, bool allow_percent, struct config_size_spec *out);
+int config_parse_signal(const char *s, int *out);            /* "TERM", "SIGTERM", "15" */
+int config_parse_rewrite(const char *s, int *from, int *to); /* "15:3", "TERM:QUIT", "HUP:0" */
+int config_parse_uint(const char *s, unsigned max, unsigned *out);
+int config_parse_bool(const char *s, bool *out); /* 1/0 true/false yes/no on/off */
+const char *config_signal_name(int sig);         /* "TERM", or NULL when unknown */
+/* The shortest spelling config_parse_duration_ms reads back: "8s", "2m", "250ms". */
+void config_format_duration(char *buf, size_t len, uint64_t ms);
 
 /* Resolved byte value of a size against a limit (0 when a percentage has no limit). */
-uint64_t size_spec_bytes(const struct size_spec *s, uint64_t limit_bytes);
+uint64_t config_size_spec_bytes(const struct config_size_spec *s, uint64_t limit_bytes);
 
 #endif

@@ -12,9 +12,14 @@
 
 #define HEALTH_BODY_MAX (64 * 1024)
 
-enum health_status { HEALTH_UNKNOWN, HEALTH_STARTING, HEALTH_HEALTHY, HEALTH_UNHEALTHY };
+enum health_status {
+    HEALTH_STATUS_UNKNOWN,
+    HEALTH_STATUS_STARTING,
+    HEALTH_STATUS_HEALTHY,
+    HEALTH_STATUS_UNHEALTHY
+};
 
-enum health_verdict { VERDICT_PASS, VERDICT_WARN, VERDICT_FAIL };
+enum health_verdict { HEALTH_VERDICT_PASS, HEALTH_VERDICT_WARN, HEALTH_VERDICT_FAIL };
 
 /* Judges one response. verdict_out gets the verdict string found in the body
  * (empty when none). A truncated body is judged by its status code alone. */
@@ -38,7 +43,9 @@ struct health_state {
     char last_error[160];
 };
 
-/* Called when the status changes (starting -> healthy, healthy -> unhealthy, ...). */
+/* Called when the status changes (starting -> healthy, healthy -> unhealthy, ...).
+ * It may call health_app_stopped or health_app_started on the checker (nothing
+ * touches it after the call), but not health_free. */
 typedef void (*health_change_cb)(void *ctx, enum health_status old_status,
                                  enum health_status new_status,
                                  const struct health_check_result *last);

@@ -16,7 +16,6 @@ struct log_field {
 };
 
 void log_setup(enum log_level level, enum log_format format);
-enum log_format log_current_format(void);
 bool log_enabled(enum log_level level);
 const char *log_level_name(enum log_level level);
 

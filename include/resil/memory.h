@@ -10,7 +10,12 @@
 #include "resil/config.h"
 #include "resil/loop.h"
 
-enum memory_tier { TIER_UNKNOWN, TIER_NORMAL, TIER_WARNING, TIER_CRITICAL };
+enum memory_tier {
+    MEMORY_TIER_UNKNOWN,
+    MEMORY_TIER_NORMAL,
+    MEMORY_TIER_WARNING,
+    MEMORY_TIER_CRITICAL
+};
 
 struct memory_sample {
     bool available;       /* false: no usable cgroup files */

@@ -84,9 +84,9 @@ static void test_option_table(void **state)
     static const char shorts[] = "scepvrh";
 
     (void)state;
-    assert_true(resil_option_count >= 30);
-    for (size_t i = 0; i < resil_option_count; i++) {
-        const struct option_def *o = &resil_options[i];
+    assert_true(config_option_count >= 30);
+    for (size_t i = 0; i < config_option_count; i++) {
+        const struct config_option *o = &config_options[i];
         char group[64];
 
         assert_non_null(o->name);
@@ -96,27 +96,27 @@ static void test_option_table(void **state)
         assert_non_null(strstr(groups, group));
         assert_int_not_equal(o->short_name, 'g');
         for (size_t j = 0; j < i; j++) {
-            assert_string_not_equal(o->name, resil_options[j].name);
+            assert_string_not_equal(o->name, config_options[j].name);
             if (o->short_name)
-                assert_int_not_equal(o->short_name, resil_options[j].short_name);
+                assert_int_not_equal(o->short_name, config_options[j].short_name);
         }
     }
     for (const char *c = shorts; *c; c++) {
         bool found = false;
 
-        for (size_t i = 0; i < resil_option_count; i++)
-            if (resil_options[i].short_name == *c)
+        for (size_t i = 0; i < config_option_count; i++)
+            if (config_options[i].short_name == *c)
                 found = true;
         if (!found)
             fail_msg("no option has the short name -%c", *c);
     }
 }
 
-static const struct option_def *find_option(const char *name)
+static const struct config_option *find_option(const char *name)
 {
-    for (size_t i = 0; i < resil_option_count; i++)
-        if (strcmp(resil_options[i].name, name) == 0)
-            return &resil_options[i];
+    for (size_t i = 0; i < config_option_count; i++)
+        if (strcmp(config_options[i].name, name) == 0)
+            return &config_options[i];
     return NULL;
 }
 
@@ -219,17 +219,17 @@ static void test_parse_duration(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         ms = 12345;
-        if (parse_duration_ms(good[i].in, &ms) != 0)
+        if (config_parse_duration_ms(good[i].in, &ms) != 0)
             fail_msg("\"%s\" rejected", good[i].in);
         assert_int_equal(ms, good[i].ms);
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ms = 12345;
-        if (parse_duration_ms(bad[i], &ms) != -1)
+        if (config_parse_duration_ms(bad[i], &ms) != -1)
             fail_msg("\"%s\" accepted", bad[i]);
         assert_int_equal(ms, 12345);
     }
-    assert_int_equal(parse_duration_ms(NULL, &ms), -1);
+    assert_int_equal(config_parse_duration_ms(NULL, &ms), -1);
 }
 
 static void test_parse_size(void **state)
@@ -251,47 +251,47 @@ static void test_parse_size(void **state)
                 {"1.5K", 1536}};
     static const char *const bad[] = {"",     "M",   "12X", "-5",   "1.5",       "5 M",
                                       "1MBi", "1Bi", "%",   "85 %", "99999999T", "1P"};
-    struct size_spec s;
+    struct config_size_spec s;
 
     (void)state;
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        if (parse_size(good[i].in, true, &s) != 0)
+        if (config_parse_size(good[i].in, true, &s) != 0)
             fail_msg("\"%s\" rejected", good[i].in);
         assert_true(s.set);
         assert_false(s.is_percent);
         assert_int_equal(s.bytes, good[i].bytes);
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (parse_size(bad[i], true, &s) != -1)
+        if (config_parse_size(bad[i], true, &s) != -1)
             fail_msg("\"%s\" accepted", bad[i]);
 
-    assert_int_equal(parse_size("85%", true, &s), 0);
+    assert_int_equal(config_parse_size("85%", true, &s), 0);
     assert_true(s.set && s.is_percent);
     assert_true(s.percent == 85.0);
-    assert_int_equal(parse_size("12.5%", true, &s), 0);
+    assert_int_equal(config_parse_size("12.5%", true, &s), 0);
     assert_true(s.percent == 12.5);
-    assert_int_equal(parse_size("100%", true, &s), 0);
-    assert_int_equal(parse_size("85%", false, &s), -1);
-    assert_int_equal(parse_size("0%", true, &s), -1);
-    assert_int_equal(parse_size("100.1%", true, &s), -1);
-    assert_int_equal(parse_size("101%", true, &s), -1);
-    assert_int_equal(parse_size(NULL, true, &s), -1);
+    assert_int_equal(config_parse_size("100%", true, &s), 0);
+    assert_int_equal(config_parse_size("85%", false, &s), -1);
+    assert_int_equal(config_parse_size("0%", true, &s), -1);
+    assert_int_equal(config_parse_size("100.1%", true, &s), -1);
+    assert_int_equal(config_parse_size("101%", true, &s), -1);
+    assert_int_equal(config_parse_size(NULL, true, &s), -1);
 }
 
 static void test_size_spec_bytes(void **state)
 {
-    struct size_spec s = {0};
+    struct config_size_spec s = {0};
 
     (void)state;
-    assert_int_equal(size_spec_bytes(&s, 1000), 0);
-    assert_int_equal(parse_size("50%", true, &s), 0);
-    assert_int_equal(size_spec_bytes(&s, 1000), 500);
-    assert_int_equal(size_spec_bytes(&s, 0), 0);
-    assert_int_equal(parse_size("100%", true, &s), 0);
-    assert_int_equal(size_spec_bytes(&s, UINT64_MAX), UINT64_MAX);
-    assert_int_equal(parse_size("1G", true, &s), 0);
-    assert_int_equal(size_spec_bytes(&s, 0), 1ULL << 30);
-    assert_int_equal(size_spec_bytes(&s, 1000), 1ULL << 30);
+    assert_int_equal(config_size_spec_bytes(&s, 1000), 0);
+    assert_int_equal(config_parse_size("50%", true, &s), 0);
+    assert_int_equal(config_size_spec_bytes(&s, 1000), 500);
+    assert_int_equal(config_size_spec_bytes(&s, 0), 0);
+    assert_int_equal(config_parse_size("100%", true, &s), 0);
+    assert_int_equal(config_size_spec_bytes(&s, UINT64_MAX), UINT64_MAX);
+    assert_int_equal(config_parse_size("1G", true, &s), 0);
+    assert_int_equal(config_size_spec_bytes(&s, 0), 1ULL << 30);
+    assert_int_equal(config_size_spec_bytes(&s, 1000), 1ULL << 30);
 }
 
 static void test_parse_signal(void **state)
@@ -323,45 +323,45 @@ static void test_parse_signal(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        if (parse_signal(good[i].in, &sig) != 0)
+        if (config_parse_signal(good[i].in, &sig) != 0)
             fail_msg("\"%s\" rejected", good[i].in);
         assert_int_equal(sig, good[i].sig);
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (parse_signal(bad[i], &sig) != -1)
+        if (config_parse_signal(bad[i], &sig) != -1)
             fail_msg("\"%s\" accepted", bad[i]);
-    assert_int_equal(parse_signal("RTMIN", &sig), 0);
+    assert_int_equal(config_parse_signal("RTMIN", &sig), 0);
     assert_int_equal(sig, SIGRTMIN);
-    assert_int_equal(parse_signal("SIGRTMIN+2", &sig), 0);
+    assert_int_equal(config_parse_signal("SIGRTMIN+2", &sig), 0);
     assert_int_equal(sig, SIGRTMIN + 2);
-    assert_int_equal(parse_signal("RTMAX", &sig), 0);
+    assert_int_equal(config_parse_signal("RTMAX", &sig), 0);
     assert_int_equal(sig, SIGRTMAX);
-    assert_int_equal(parse_signal("rtmax-1", &sig), 0);
+    assert_int_equal(config_parse_signal("rtmax-1", &sig), 0);
     assert_int_equal(sig, SIGRTMAX - 1);
 }
 
 static void test_signal_name(void **state)
 {
     (void)state;
-    assert_string_equal(signal_name(15), "TERM");
-    assert_string_equal(signal_name(SIGKILL), "KILL");
-    assert_string_equal(signal_name(SIGIO), "IO");
-    assert_string_equal(signal_name(SIGCHLD), "CHLD");
-    assert_string_equal(signal_name(SIGABRT), "ABRT");
-    assert_string_equal(signal_name(SIGRTMIN), "RTMIN");
-    assert_string_equal(signal_name(SIGRTMIN + 1), "RTMIN+1");
-    assert_string_equal(signal_name(SIGRTMAX), "RTMAX");
-    assert_null(signal_name(0));
-    assert_null(signal_name(65));
-    assert_null(signal_name(-1));
+    assert_string_equal(config_signal_name(15), "TERM");
+    assert_string_equal(config_signal_name(SIGKILL), "KILL");
+    assert_string_equal(config_signal_name(SIGIO), "IO");
+    assert_string_equal(config_signal_name(SIGCHLD), "CHLD");
+    assert_string_equal(config_signal_name(SIGABRT), "ABRT");
+    assert_string_equal(config_signal_name(SIGRTMIN), "RTMIN");
+    assert_string_equal(config_signal_name(SIGRTMIN + 1), "RTMIN+1");
+    assert_string_equal(config_signal_name(SIGRTMAX), "RTMAX");
+    assert_null(config_signal_name(0));
+    assert_null(config_signal_name(65));
+    assert_null(config_signal_name(-1));
     /* Every name given back parses back to the same number. */
     for (int sig = 1; sig < RESIL_MAX_SIGNAL; sig++) {
-        const char *name = signal_name(sig);
+        const char *name = config_signal_name(sig);
         int back = 0;
 
         if (!name)
             continue;
-        assert_int_equal(parse_signal(name, &back), 0);
+        assert_int_equal(config_parse_signal(name, &back), 0);
         assert_int_equal(back, sig);
     }
 }
@@ -371,16 +371,16 @@ static void test_parse_rewrite(void **state)
     int from = -1, to = -1;
 
     (void)state;
-    assert_int_equal(parse_rewrite("15:3", &from, &to), 0);
+    assert_int_equal(config_parse_rewrite("15:3", &from, &to), 0);
     assert_int_equal(from, 15);
     assert_int_equal(to, 3);
-    assert_int_equal(parse_rewrite("TERM:QUIT", &from, &to), 0);
+    assert_int_equal(config_parse_rewrite("TERM:QUIT", &from, &to), 0);
     assert_int_equal(from, SIGTERM);
     assert_int_equal(to, SIGQUIT);
-    assert_int_equal(parse_rewrite("HUP:0", &from, &to), 0);
+    assert_int_equal(config_parse_rewrite("HUP:0", &from, &to), 0);
     assert_int_equal(from, SIGHUP);
     assert_int_equal(to, 0);
-    assert_int_equal(parse_rewrite("SIGUSR1:sigusr2", &from, &to), 0);
+    assert_int_equal(config_parse_rewrite("SIGUSR1:sigusr2", &from, &to), 0);
     assert_int_equal(from, SIGUSR1);
     assert_int_equal(to, SIGUSR2);
 
@@ -388,11 +388,11 @@ static void test_parse_rewrite(void **state)
     static const char *const bad[] = {"TERM",          "TERM:", ":TERM", "TERM:FOO", "0:TERM",
                                       "TERM:QUIT:HUP", "",      "65:1",  "TERM:65",  "TERM :QUIT"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (parse_rewrite(bad[i], &from, &to) != -1)
+        if (config_parse_rewrite(bad[i], &from, &to) != -1)
             fail_msg("\"%s\" accepted", bad[i]);
     assert_int_equal(from, 99);
     assert_int_equal(to, 99);
-    assert_int_equal(parse_rewrite(NULL, &from, &to), -1);
+    assert_int_equal(config_parse_rewrite(NULL, &from, &to), -1);
 }
 
 static void test_parse_uint(void **state)
@@ -400,23 +400,23 @@ static void test_parse_uint(void **state)
     unsigned v = 7;
 
     (void)state;
-    assert_int_equal(parse_uint("0", 10, &v), 0);
+    assert_int_equal(config_parse_uint("0", 10, &v), 0);
     assert_int_equal(v, 0);
-    assert_int_equal(parse_uint("42", 100, &v), 0);
+    assert_int_equal(config_parse_uint("42", 100, &v), 0);
     assert_int_equal(v, 42);
-    assert_int_equal(parse_uint("255", 255, &v), 0);
-    assert_int_equal(parse_uint("4294967295", UINT32_MAX, &v), 0);
+    assert_int_equal(config_parse_uint("255", 255, &v), 0);
+    assert_int_equal(config_parse_uint("4294967295", UINT32_MAX, &v), 0);
     assert_int_equal(v, 4294967295U);
     v = 7;
-    assert_int_equal(parse_uint("256", 255, &v), -1);
-    assert_int_equal(parse_uint("4294967296", UINT32_MAX, &v), -1);
-    assert_int_equal(parse_uint("99999999999999999999999", UINT32_MAX, &v), -1);
-    assert_int_equal(parse_uint("-1", 10, &v), -1);
-    assert_int_equal(parse_uint("", 10, &v), -1);
-    assert_int_equal(parse_uint("1x", 10, &v), -1);
-    assert_int_equal(parse_uint(" 1", 10, &v), -1);
-    assert_int_equal(parse_uint("+1", 10, &v), -1);
-    assert_int_equal(parse_uint(NULL, 10, &v), -1);
+    assert_int_equal(config_parse_uint("256", 255, &v), -1);
+    assert_int_equal(config_parse_uint("4294967296", UINT32_MAX, &v), -1);
+    assert_int_equal(config_parse_uint("99999999999999999999999", UINT32_MAX, &v), -1);
+    assert_int_equal(config_parse_uint("-1", 10, &v), -1);
+    assert_int_equal(config_parse_uint("", 10, &v), -1);
+    assert_int_equal(config_parse_uint("1x", 10, &v), -1);
+    assert_int_equal(config_parse_uint(" 1", 10, &v), -1);
+    assert_int_equal(config_parse_uint("+1", 10, &v), -1);
+    assert_int_equal(config_parse_uint(NULL, 10, &v), -1);
     assert_int_equal(v, 7);
 }
 
@@ -429,18 +429,18 @@ static void test_parse_bool(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         b = false;
-        assert_int_equal(parse_bool(yes[i], &b), 0);
+        assert_int_equal(config_parse_bool(yes[i], &b), 0);
         assert_true(b);
     }
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
         b = true;
-        assert_int_equal(parse_bool(no[i], &b), 0);
+        assert_int_equal(config_parse_bool(no[i], &b), 0);
         assert_false(b);
     }
-    assert_int_equal(parse_bool("", &b), -1);
-    assert_int_equal(parse_bool("2", &b), -1);
-    assert_int_equal(parse_bool("yess", &b), -1);
-    assert_int_equal(parse_bool(NULL, &b), -1);
+    assert_int_equal(config_parse_bool("", &b), -1);
+    assert_int_equal(config_parse_bool("2", &b), -1);
+    assert_int_equal(config_parse_bool("yess", &b), -1);
+    assert_int_equal(config_parse_bool(NULL, &b), -1);
 }
 
 /* ---- config_load: defaults and command line ---- */
@@ -454,7 +454,7 @@ static void test_defaults(void **state)
     assert_true(cfg.subreaper);
     assert_false(cfg.single_child);
     assert_int_equal(cfg.grace_ms, 8000);
-    assert_int_equal(cfg.restart, RESTART_NO);
+    assert_int_equal(cfg.restart, CONFIG_RESTART_NO);
     assert_int_equal(cfg.max_restarts, 5);
     assert_int_equal(cfg.restart_window_ms, 600000);
     assert_int_equal(cfg.backoff_min_ms, 1000);
@@ -464,7 +464,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.health_timeout_ms, 5000);
     assert_int_equal(cfg.health_start_period_ms, 0);
     assert_int_equal(cfg.health_retries, 3);
-    assert_int_equal(cfg.on_unhealthy, ON_UNHEALTHY_RESTART);
+    assert_int_equal(cfg.on_unhealthy, CONFIG_ON_UNHEALTHY_RESTART);
     assert_true(cfg.memory_warn.set && cfg.memory_warn.is_percent);
     assert_true(cfg.memory_warn.percent == 75.0);
     assert_true(cfg.memory_critical.percent == 85.0);
@@ -501,7 +501,7 @@ static void test_cli_forms(void **state)
     (void)state;
     expect_ok(&cfg, argv, NULL);
     assert_int_equal(cfg.grace_ms, 250);
-    assert_int_equal(cfg.restart, RESTART_ON_FAILURE);
+    assert_int_equal(cfg.restart, CONFIG_RESTART_ON_FAILURE);
     assert_true(cfg.remap_exit[5] && cfg.remap_exit[143] && cfg.remap_exit[7]);
     assert_false(cfg.remap_exit[0]);
     assert_int_equal(cfg.rewrite[SIGTERM], SIGQUIT);
@@ -1040,8 +1040,8 @@ static void test_to_json(void **state)
     assert_string_equal(cJSON_GetArrayItem(item, 1)->valuestring, "--flag");
 
     /* Every option but --help and --version has a key. */
-    for (size_t i = 0; i < resil_option_count; i++) {
-        const char *name = resil_options[i].name;
+    for (size_t i = 0; i < config_option_count; i++) {
+        const char *name = config_options[i].name;
         bool action = strcmp(name, "help") == 0 || strcmp(name, "version") == 0;
 
         assert_true(cJSON_HasObjectItem(root, name) == !action);

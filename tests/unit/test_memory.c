@@ -378,15 +378,15 @@ static void test_locate_escaped_mount_point(void **state)
 /* Tiers                                                                     */
 /* ------------------------------------------------------------------------ */
 
-static struct size_spec pct(double p)
+static struct config_size_spec pct(double p)
 {
-    struct size_spec s = {.set = true, .is_percent = true, .percent = p};
+    struct config_size_spec s = {.set = true, .is_percent = true, .percent = p};
     return s;
 }
 
-static struct size_spec abs_size(uint64_t b)
+static struct config_size_spec abs_size(uint64_t b)
 {
-    struct size_spec s = {.set = true, .bytes = b};
+    struct config_size_spec s = {.set = true, .bytes = b};
     return s;
 }
 
@@ -417,16 +417,16 @@ static void test_tier_percent(void **state)
     (void)state;
     struct resil_config c = base_cfg();
     struct memory_sample s = sample(true, 1000 * MiB, 100 * MiB, -1);
-    assert_int_equal(memory_tier_for(&s, &c), TIER_NORMAL);
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_NORMAL);
     s.working_set_bytes = 750 * MiB;
-    assert_int_equal(memory_tier_for(&s, &c), TIER_WARNING);
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_WARNING);
     s.working_set_bytes = 849 * MiB;
-    assert_int_equal(memory_tier_for(&s, &c), TIER_WARNING);
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_WARNING);
     s.working_set_bytes = 850 * MiB;
-    assert_int_equal(memory_tier_for(&s, &c), TIER_CRITICAL);
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_CRITICAL);
     s.available = false;
-    assert_int_equal(memory_tier_for(&s, &c), TIER_UNKNOWN);
-    assert_int_equal(memory_tier_for(NULL, &c), TIER_UNKNOWN);
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_UNKNOWN);
+    assert_int_equal(memory_tier_for(NULL, &c), MEMORY_TIER_UNKNOWN);
 }
 
 static void test_tier_absolute_and_unlimited(void **state)
@@ -434,18 +434,18 @@ static void test_tier_absolute_and_unlimited(void **state)
     (void)state;
     struct resil_config c = base_cfg();
     struct memory_sample s = sample(false, 0, 100000 * MiB, -1);
-    assert_int_equal(memory_tier_for(&s, &c), TIER_NORMAL); /* percent: no limit, no tier */
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_NORMAL); /* percent: no limit, no tier */
     c.memory_warn = abs_size(200 * MiB);
     c.memory_critical = abs_size(300 * MiB);
     s.working_set_bytes = 199 * MiB;
-    assert_int_equal(memory_tier_for(&s, &c), TIER_NORMAL);
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_NORMAL);
     s.working_set_bytes = 200 * MiB;
-    assert_int_equal(memory_tier_for(&s, &c), TIER_WARNING);
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_WARNING);
     s.working_set_bytes = 300 * MiB;
-    assert_int_equal(memory_tier_for(&s, &c), TIER_CRITICAL);
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_CRITICAL);
     /* absolute thresholds with a limit too */
     s = sample(true, 1024 * MiB, 250 * MiB, -1);
-    assert_int_equal(memory_tier_for(&s, &c), TIER_WARNING);
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_WARNING);
 }
 
 static void test_tier_psi(void **state)
@@ -453,20 +453,20 @@ static void test_tier_psi(void **state)
     (void)state;
     struct resil_config c = base_cfg();
     struct memory_sample s = sample(true, 1000 * MiB, 10 * MiB, 9.99);
-    assert_int_equal(memory_tier_for(&s, &c), TIER_NORMAL);
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_NORMAL);
     s.psi_some_avg10 = 10;
-    assert_int_equal(memory_tier_for(&s, &c), TIER_WARNING);
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_WARNING);
     s.psi_some_avg10 = 40;
-    assert_int_equal(memory_tier_for(&s, &c), TIER_CRITICAL);
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_CRITICAL);
     s.working_set_bytes = 900 * MiB;
     s.psi_some_avg10 = 15;
-    assert_int_equal(memory_tier_for(&s, &c), TIER_CRITICAL); /* PSI never lowers */
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_CRITICAL); /* PSI never lowers */
     s = sample(false, 0, 1, 50);
-    assert_int_equal(memory_tier_for(&s, &c), TIER_CRITICAL);
-    assert_string_equal(memory_tier_name(TIER_CRITICAL), "critical");
-    assert_string_equal(memory_tier_name(TIER_WARNING), "warning");
-    assert_string_equal(memory_tier_name(TIER_NORMAL), "normal");
-    assert_string_equal(memory_tier_name(TIER_UNKNOWN), "unknown");
+    assert_int_equal(memory_tier_for(&s, &c), MEMORY_TIER_CRITICAL);
+    assert_string_equal(memory_tier_name(MEMORY_TIER_CRITICAL), "critical");
+    assert_string_equal(memory_tier_name(MEMORY_TIER_WARNING), "warning");
+    assert_string_equal(memory_tier_name(MEMORY_TIER_NORMAL), "normal");
+    assert_string_equal(memory_tier_name(MEMORY_TIER_UNKNOWN), "unknown");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -492,7 +492,7 @@ static void test_env_basic(void **state)
     struct resil_config c = base_cfg();
     char *envp[] = {"PATH=/bin", "RESIL_EMERGENCY=9", "HOME=/root", NULL};
     struct memory_sample s = sample(true, 512 * MiB + 12345, 10 * MiB, -1);
-    s.tier = TIER_NORMAL;
+    s.tier = MEMORY_TIER_NORMAL;
     char **env = memory_build_env(envp, &c, &s, false, 0, "start");
     assert_non_null(env);
     assert_string_equal(env_value(env, "PATH"), "/bin");
@@ -513,7 +513,7 @@ static void test_env_unlimited_and_unknown(void **state)
     struct resil_config c = base_cfg();
     c.runtime_hints = true;
     struct memory_sample s = sample(false, 0, 10 * MiB, -1);
-    s.tier = TIER_NORMAL;
+    s.tier = MEMORY_TIER_NORMAL;
     char **env = memory_build_env(NULL, &c, &s, false, 3, "crash");
     assert_string_equal(env_value(env, "RESIL_MEMORY_LIMIT_MB"), "");
     assert_string_equal(env_value(env, "RESIL_RESTART_COUNT"), "3");
@@ -539,7 +539,7 @@ static void test_env_emergency_default_keeps_user_vars(void **state)
     c.emergency_env_explicit = false;
     char *envp[] = {"EMERGENCY_MODE=off", NULL};
     struct memory_sample s = sample(true, 256 * MiB, 250 * MiB, -1);
-    s.tier = TIER_CRITICAL;
+    s.tier = MEMORY_TIER_CRITICAL;
     char **env = memory_build_env(envp, &c, &s, true, 1, "oom");
     assert_string_equal(env_value(env, "EMERGENCY_MODE"), "off");
     assert_string_equal(env_value(env, "RESIL_EMERGENCY"), "1");
@@ -705,7 +705,7 @@ static void test_monitor_v2_sample(void **state)
     assert_true(s->working_set_bytes == 480 * MiB);
     assert_true(s->psi_some_avg10 > 12.3 && s->psi_some_avg10 < 12.4);
     assert_int_equal(s->oom_kills, 0);
-    assert_int_equal(s->tier, TIER_WARNING); /* from PSI */
+    assert_int_equal(s->tier, MEMORY_TIER_WARNING); /* from PSI */
 
     /* the working set never goes below zero */
     tree_write(t, "memory.current", "1000\n");
@@ -714,7 +714,7 @@ static void test_monitor_v2_sample(void **state)
     assert_true(s->available);
     assert_int_equal(s->working_set_bytes, 0);
     assert_true(s->psi_some_avg10 < 0);
-    assert_int_equal(s->tier, TIER_NORMAL);
+    assert_int_equal(s->tier, MEMORY_TIER_NORMAL);
 
     tree_write(t, "memory.max", "max\n");
     s = memory_refresh(m);
@@ -736,7 +736,7 @@ static void test_monitor_v1_sample(void **state)
     assert_int_equal(s->working_set_bytes, 3272704 - 300000);
     assert_int_equal(s->oom_kills, 5);
     assert_true(s->psi_some_avg10 < 0);
-    assert_int_equal(s->tier, TIER_NORMAL);
+    assert_int_equal(s->tier, MEMORY_TIER_NORMAL);
 
     /* old kernels: no oom_kill line; no total_inactive_file: inactive_file */
     tree_write(t, "memory.oom_control", v1_oom_control_old);
@@ -748,7 +748,7 @@ static void test_monitor_v1_sample(void **state)
     assert_true(s->limited);
     assert_int_equal(s->oom_kills, 0);
     assert_int_equal(s->working_set_bytes, 3272704 - 1000);
-    assert_int_equal(s->tier, TIER_CRITICAL);
+    assert_int_equal(s->tier, MEMORY_TIER_CRITICAL);
     memory_free(m);
 }
 
@@ -802,7 +802,7 @@ static void expect_unavailable(struct memory_monitor *m)
 {
     const struct memory_sample *s = memory_refresh(m);
     assert_false(s->available);
-    assert_int_equal(s->tier, TIER_UNKNOWN);
+    assert_int_equal(s->tier, MEMORY_TIER_UNKNOWN);
 }
 
 static void test_monitor_odd_files(void **state)
@@ -940,12 +940,12 @@ static void test_monitor_tier_callback(void **state)
     tree_write(t, "memory.current", "104857600\n");
     memory_refresh(m);
     assert_int_equal(seen.tier_changes, 1);
-    assert_int_equal(seen.old_tier, TIER_CRITICAL);
-    assert_int_equal(seen.new_tier, TIER_NORMAL);
+    assert_int_equal(seen.old_tier, MEMORY_TIER_CRITICAL);
+    assert_int_equal(seen.new_tier, MEMORY_TIER_NORMAL);
     tree_write(t, "memory.current", "900000000\n");
     memory_refresh(m);
     assert_int_equal(seen.tier_changes, 2);
-    assert_int_equal(seen.new_tier, TIER_WARNING);
+    assert_int_equal(seen.new_tier, MEMORY_TIER_WARNING);
     memory_refresh(m);
     assert_int_equal(seen.tier_changes, 2);
     tree_write(t, "memory.current", "garbage\n");
@@ -954,7 +954,7 @@ static void test_monitor_tier_callback(void **state)
     memory_refresh(m);
     capture_stop(&cap);
     assert_int_equal(seen.tier_changes, 3);
-    assert_int_equal(seen.new_tier, TIER_UNKNOWN);
+    assert_int_equal(seen.new_tier, MEMORY_TIER_UNKNOWN);
     memory_free(m);
 }
 
@@ -1045,7 +1045,7 @@ static void test_monitor_sampling_timer(void **state)
     tree_write(t, "memory.current", "1000000000\n");
     run_loop_for(loop, 100);
     assert_int_equal(seen.tier_changes, 1);
-    assert_int_equal(seen.new_tier, TIER_CRITICAL);
+    assert_int_equal(seen.new_tier, MEMORY_TIER_CRITICAL);
 
     /* A plain file is never taken for a PSI trigger (nor overwritten by one). */
     char p[600], buf[256] = "";
