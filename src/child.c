@@ -14,6 +14,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "resil/util.h"
+
 /* The terminal goes to the app only when resil-init holds it, as with `docker
  * run -it`; a resil-init started in a shell's background must not steal it. */
 static bool owns_terminal(void)
@@ -107,14 +109,10 @@ static bool child_pid_list_has(const struct child_pid_list *l, pid_t pid)
 
 static void child_pid_list_add(struct child_pid_list *l, pid_t pid)
 {
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        pid_t *grown = realloc(l->pids, cap * sizeof *grown);
-        if (!grown)
-            return;
-        l->pids = grown;
-        l->cap = cap;
-    }
+    pid_t *grown = util_grow(l->pids, &l->cap, l->count + 1, sizeof *grown);
+    if (!grown)
+        return; /* unlisted: it may be signalled twice, which is harmless */
+    l->pids = grown;
     l->pids[l->count++] = pid;
 }
 

@@ -11,13 +11,13 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 #include "resil/log.h"
+#include "resil/util.h"
 
 #ifndef RESIL_VERSION
 #define RESIL_VERSION "dev"
@@ -166,14 +166,10 @@ static bool fd_watched(const struct health *h, int fd, size_t *index)
 
 static int remember_fd(struct health *h, int fd)
 {
-    if (h->nfds == h->fds_cap) {
-        size_t cap = h->fds_cap ? h->fds_cap * 2 : 4;
-        int *fds = realloc(h->fds, cap * sizeof *fds);
-        if (!fds)
-            return -1;
-        h->fds = fds;
-        h->fds_cap = cap;
-    }
+    int *fds = util_grow(h->fds, &h->fds_cap, h->nfds + 1, sizeof *fds);
+    if (!fds)
+        return -1;
+    h->fds = fds;
     h->fds[h->nfds++] = fd;
     return 0;
 }
@@ -425,17 +421,10 @@ static void judge_transfer(struct health *h, CURLcode rc, struct health_check_re
 
 /* ---- the state machine ---- */
 
-static long long realtime_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void record_result(struct health *h, const struct health_check_result *r)
 {
     struct health_state *s = &h->state;
-    s->last_check_at_ms = realtime_ms();
+    s->last_check_at_ms = util_realtime_ms();
     s->last_http_status = r->http_status;
     copy_text(s->last_verdict, sizeof s->last_verdict, r->verdict_text);
     copy_text(s->last_error, sizeof s->last_error, r->error);

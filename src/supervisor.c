@@ -27,6 +27,7 @@
 #include "resil/memory.h"
 #include "resil/signals.h"
 #include "resil/status.h"
+#include "resil/util.h"
 
 #define REASON_MAX 4000 /* the termination log's line stays under Kubernetes' 4096 */
 #define DESC_MAX 1024
@@ -322,7 +323,7 @@ static void start_app(struct supervisor *sup)
         return;
     }
     sup->app_pgid = sup->app.pid;
-    sup->started_at_ms = log_realtime_ms();
+    sup->started_at_ms = util_realtime_ms();
     sup->started_mono_ms = loop_now_ms();
     sup->stop_cause = STOP_NONE;
     sup->app_killed_after_grace = false;
@@ -459,7 +460,7 @@ static void record_exit(struct supervisor *sup, int status, const char *reason)
     sup->last_exit.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     sup->last_exit.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     snprintf(sup->last_exit.reason, sizeof sup->last_exit.reason, "%s", reason);
-    sup->last_exit.at_ms = log_realtime_ms();
+    sup->last_exit.at_ms = util_realtime_ms();
 }
 
 static void end_after_stop_signal(struct supervisor *sup, int status, const char *what)

@@ -34,6 +34,5 @@ size_t log_json_escape(char *out, size_t outlen, const char *s);
 
 /* RFC 3339 UTC time with milliseconds of a CLOCK_REALTIME value in ms. */
 void log_format_time(char *out, size_t outlen, long long realtime_ms);
-long long log_realtime_ms(void);
 
 #endif
