@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "resil/appenv.h"
 #include "resil/child.h"
 #include "resil/health.h"
 #include "resil/log.h"
@@ -57,6 +58,8 @@ struct supervisor {
     struct signals *signals;
     struct health *health;
     struct memory_monitor *memory;
+    struct memory_options memory_opts;
+    struct appenv_options appenv;
     char *state_dir;
     struct published_health published_health;
 
@@ -306,7 +309,11 @@ static void start_app(struct supervisor *sup)
     const char *reason = sup->next_reason ? sup->next_reason : "start";
     const struct memory_sample *mem = fresh_memory(sup);
     sup->emergency = last_run_was_memory_failure(sup) || (mem && mem->tier == MEMORY_TIER_CRITICAL);
-    char **env = memory_build_env(sup->envp, sup->cfg, mem, sup->emergency, sup->restarts, reason);
+    struct appenv_start how = {.memory = mem,
+                               .emergency = sup->emergency,
+                               .restart_count = sup->restarts,
+                               .restart_reason = reason};
+    char **env = appenv_build(sup->envp, &sup->appenv, &how);
     struct child_spawn req = {
         .argv = sup->cfg->command,
         .envp = env ? env : sup->envp,
@@ -315,7 +322,7 @@ static void start_app(struct supervisor *sup)
     };
     int rc = child_spawn(&req, &sup->app);
     int err = errno;
-    memory_env_free(env);
+    appenv_free(env);
     if (rc < 0) {
         sup->app.pid = 0;
         finish(sup, 70, "resil-init failed: cannot start %s: fork: %s", sup->cfg->command[0],
@@ -787,7 +794,22 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
                                    .tier_changed = on_tier_change,
                                    .restart_needed = on_memory_restart,
                                    .oom_kill = on_oom_kill};
-    sup->memory = memory_new(sup->loop, cfg, &mcb);
+    sup->memory_opts = (struct memory_options){
+        .cgroup_root = cfg->cgroup_root,
+        .warn = cfg->memory_warn,
+        .critical = cfg->memory_critical,
+        .restart = cfg->memory_restart,
+        .restart_for_ms = cfg->memory_restart_for_ms,
+        .interval_ms = cfg->memory_interval_ms,
+        .sample_for_tier_changes = cfg->pressure_signal != 0,
+    };
+    sup->memory = memory_new(sup->loop, &sup->memory_opts, &mcb);
+    sup->appenv = (struct appenv_options){
+        .emergency_env = cfg->emergency_env,
+        .emergency_env_count = cfg->emergency_env_count,
+        .emergency_env_explicit = cfg->emergency_env_explicit,
+        .runtime_hints = cfg->runtime_hints,
+    };
     if (cfg->health_url) {
         char err[256] = "";
         sup->health = health_new(sup->loop, cfg, on_health_change, sup, err, sizeof err);
