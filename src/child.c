@@ -43,6 +43,7 @@ static void exec_app(const struct child_spawn *req, int error_fd, bool give_term
 
 int child_spawn(const struct child_spawn *req, struct child_process *out)
 {
+    *out = CHILD_PROCESS_NONE;
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return -1;
@@ -68,15 +69,28 @@ int child_spawn(const struct child_spawn *req, struct child_process *out)
     return 0;
 }
 
-int child_exec_error(struct child_process *c)
+int child_reaped(struct child_process *c)
 {
-    if (c->exec_error_fd < 0)
-        return 0;
     int err = 0;
-    ssize_t n = read(c->exec_error_fd, &err, sizeof err);
-    close(c->exec_error_fd);
-    c->exec_error_fd = -1;
+    ssize_t n = c->exec_error_fd >= 0 ? read(c->exec_error_fd, &err, sizeof err) : 0;
+    child_release(c);
     return n == (ssize_t)sizeof err ? err : 0;
+}
+
+void child_release(struct child_process *c)
+{
+    if (c->exec_error_fd >= 0)
+        close(c->exec_error_fd);
+    *c = CHILD_PROCESS_NONE;
+}
+
+int child_signal_group(pid_t pgid, int sig)
+{
+    if (pgid <= 0) {
+        errno = ESRCH;
+        return -1;
+    }
+    return kill(-pgid, sig);
 }
 
 bool child_reap_all(void (*on_exit)(void *ctx, pid_t pid, int status), void *ctx)

@@ -23,10 +23,6 @@
 #define RESIL_VERSION "dev"
 #endif
 
-/* A timeout of 0 would mean "never" to curl, and a hung app would then hang
- * the health loop with it. */
-#define HEALTH_DEFAULT_TIMEOUT_MS 5000
-
 struct health {
     struct loop *loop;
     health_change_cb cb;
@@ -448,7 +444,7 @@ static enum health_status next_status(struct health *h, const struct health_chec
     if (!failure_counts(h))
         return s->status;
     s->consecutive_failures++;
-    unsigned retries = h->retries ? h->retries : 1;
+    unsigned retries = h->retries;
     return s->consecutive_failures >= retries ? HEALTH_STATUS_UNHEALTHY : s->status;
 }
 
@@ -659,27 +655,24 @@ static int init_curl(struct health *h, char *err, size_t errlen)
     return rc;
 }
 
-static int copy_config(struct health *h, const struct resil_config *cfg)
+static int copy_options(struct health *h, const struct health_options *o)
 {
-    h->url = strdup(cfg->health_url);
-    h->field = cfg->health_json_field ? strdup(cfg->health_json_field) : NULL;
-    h->unix_socket = cfg->health_unix_socket ? strdup(cfg->health_unix_socket) : NULL;
-    h->interval_ms = cfg->health_interval_ms;
-    h->timeout_ms = cfg->health_timeout_ms ? cfg->health_timeout_ms : HEALTH_DEFAULT_TIMEOUT_MS;
-    h->start_period_ms = cfg->health_start_period_ms;
-    h->retries = cfg->health_retries;
+    h->url = strdup(o->url ? o->url : "");
+    h->field = o->json_field ? strdup(o->json_field) : NULL;
+    h->unix_socket = o->unix_socket ? strdup(o->unix_socket) : NULL;
+    h->interval_ms = o->interval_ms;
+    h->timeout_ms = o->timeout_ms;
+    h->start_period_ms = o->start_period_ms;
+    h->retries = o->retries;
     h->body = malloc(HEALTH_BODY_MAX);
-    if (!h->url || (cfg->health_json_field && !h->field) ||
-        (cfg->health_unix_socket && !h->unix_socket) || !h->body)
+    if (!h->url || (o->json_field && !h->field) || (o->unix_socket && !h->unix_socket) || !h->body)
         return -1;
     return 0;
 }
 
-struct health *health_new(struct loop *loop, const struct resil_config *cfg, health_change_cb cb,
+struct health *health_new(struct loop *loop, const struct health_options *opts, health_change_cb cb,
                           void *ctx, char *err, size_t errlen)
 {
-    if (health_validate_url(cfg->health_url, err, errlen) < 0)
-        return NULL;
     struct health *h = calloc(1, sizeof *h);
     if (!h) {
         snprintf(err, errlen, "out of memory");
@@ -689,7 +682,7 @@ struct health *health_new(struct loop *loop, const struct resil_config *cfg, hea
     h->cb = cb;
     h->cb_ctx = ctx;
     h->state.status = HEALTH_STATUS_UNKNOWN;
-    if (copy_config(h, cfg) < 0) {
+    if (copy_options(h, opts) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

@@ -102,10 +102,10 @@ void signals_free(struct signals *s)
     free(s);
 }
 
-int signals_rewrite(const struct resil_config *cfg, int sig)
+int signals_rewrite(const int rewrite[RESIL_MAX_SIGNAL], int sig)
 {
-    if (sig > 0 && sig < RESIL_MAX_SIGNAL && cfg->rewrite[sig] >= 0)
-        return cfg->rewrite[sig];
+    if (sig > 0 && sig < RESIL_MAX_SIGNAL && rewrite[sig] >= 0)
+        return rewrite[sig];
     return sig;
 }
 

@@ -102,13 +102,17 @@ static void reap_children(struct supervisor *sup);
 
 /* --- pure helpers, unit-tested --- */
 
-void supervisor_restart_budget_init(struct supervisor_restart_budget *b, unsigned max,
-                                    uint64_t window_ms)
+/* Sized once for --max-restarts (bounded by the configuration), so recording a
+ * restart never allocates; a budget that cannot be had is a setup failure,
+ * never a silent "no restarts". */
+int supervisor_restart_budget_init(struct supervisor_restart_budget *b, unsigned max,
+                                   uint64_t window_ms)
 {
     b->times_ms = max ? calloc(max, sizeof *b->times_ms) : NULL;
     b->count = 0;
     b->max = b->times_ms ? max : 0;
     b->window_ms = window_ms;
+    return max && !b->times_ms ? -1 : 0;
 }
 
 static void supervisor_restart_budget_expire(struct supervisor_restart_budget *b, uint64_t now_ms)
@@ -324,7 +328,6 @@ static void start_app(struct supervisor *sup)
     int err = errno;
     appenv_free(env);
     if (rc < 0) {
-        sup->app.pid = 0;
         finish(sup, 70, "resil-init failed: cannot start %s: fork: %s", sup->cfg->command[0],
                strerror(err));
         return;
@@ -378,12 +381,12 @@ static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *
         sup->app_killed_after_grace = true;
         log_warn("app (pid %d) still running %s after SIGTERM: sending SIGKILL to its group",
                  (int)sup->app.pid, grace);
-        kill(sup->app.pid, SIGKILL);
+        signals_send_to_app(sup->app.pid, true, SIGKILL);
     } else {
         log_warn("processes of the old app's group still running %s after SIGTERM: sending SIGKILL",
                  grace);
     }
-    kill(-sup->app_pgid, SIGKILL);
+    child_signal_group(sup->app_pgid, SIGKILL);
 }
 
 /* --- restarts --- */
@@ -425,7 +428,7 @@ static void schedule_restart(struct supervisor *sup, const char *reason, int giv
     log_warn("%s: restarting (reason %s, restart %u of %u allowed in the window)", desc, reason,
              sup->budget.count, sup->cfg->max_restarts);
     if (child_group_alive(sup->app_pgid)) {
-        kill(-sup->app_pgid, SIGTERM);
+        child_signal_group(sup->app_pgid, SIGTERM);
         if (!loop_timer_armed(sup->grace_timer))
             loop_timer_arm(sup->grace_timer, sup->cfg->grace_ms);
         set_state(sup, STATUS_APP_STOPPING);
@@ -517,8 +520,7 @@ static void end_by_itself(struct supervisor *sup, int status, const char *what,
 
 static void on_app_exit(struct supervisor *sup, int status)
 {
-    int exec_err = child_exec_error(&sup->app);
-    sup->app.pid = 0;
+    int exec_err = child_reaped(&sup->app);
     loop_timer_disarm(sup->grace_timer);
     if (sup->health)
         health_app_stopped(sup->health);
@@ -634,7 +636,7 @@ static void handle_signal(struct supervisor *sup, int sig)
     }
     if (!signals_forwardable(sig))
         return;
-    int target = signals_rewrite(sup->cfg, sig);
+    int target = signals_rewrite(sup->cfg->rewrite, sig);
     if (target == 0) {
         log_debug("dropped SIG%s (-r %d:0)", sig_name(sig), sig);
         return;
@@ -773,7 +775,12 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
         log_warn("cannot become child subreaper: %s", strerror(errno));
     if (cfg->pdeath_signal && prctl(PR_SET_PDEATHSIG, cfg->pdeath_signal) < 0)
         log_warn("cannot set parent-death signal: %s", strerror(errno));
-    supervisor_restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms);
+    if (supervisor_restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms) <
+        0) {
+        log_error("resil-init failed: no memory for a restart budget of %u (--max-restarts)",
+                  cfg->max_restarts);
+        return -1;
+    }
     sup->loop = loop_new();
     sup->signals = signals_setup();
     if (!sup->loop || !sup->signals) {
@@ -812,7 +819,16 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
     };
     if (cfg->health_url) {
         char err[256] = "";
-        sup->health = health_new(sup->loop, cfg, on_health_change, sup, err, sizeof err);
+        struct health_options hopts = {
+            .url = cfg->health_url,
+            .unix_socket = cfg->health_unix_socket,
+            .json_field = cfg->health_json_field,
+            .interval_ms = cfg->health_interval_ms,
+            .timeout_ms = cfg->health_timeout_ms,
+            .start_period_ms = cfg->health_start_period_ms,
+            .retries = cfg->health_retries,
+        };
+        sup->health = health_new(sup->loop, &hopts, on_health_change, sup, err, sizeof err);
         if (!sup->health) {
             log_error("resil-init failed: health check: %s", err);
             return -1;
@@ -829,8 +845,7 @@ static void teardown(struct supervisor *sup)
     loop_timer_free(sup->grace_timer);
     loop_timer_free(sup->backoff_timer);
     loop_timer_free(sup->final_timer);
-    if (sup->app.exec_error_fd > 0)
-        close(sup->app.exec_error_fd);
+    child_release(&sup->app);
     signals_free(sup->signals);
     loop_free(sup->loop);
     supervisor_restart_budget_free(&sup->budget);
@@ -842,7 +857,7 @@ int supervisor_run(const struct resil_config *cfg, char **envp)
 {
     struct supervisor sup;
     memset(&sup, 0, sizeof sup);
-    sup.app.exec_error_fd = -1;
+    sup.app = CHILD_PROCESS_NONE;
     int code;
     if (setup(&sup, cfg, envp) < 0) {
         code = remap_exit_code(cfg, 70);

@@ -18,8 +18,9 @@ struct supervisor_restart_budget {
     unsigned max;
     uint64_t window_ms;
 };
-void supervisor_restart_budget_init(struct supervisor_restart_budget *b, unsigned max,
-                                    uint64_t window_ms);
+/* 0, or -1 (errno ENOMEM) when room for max restarts cannot be allocated. */
+int supervisor_restart_budget_init(struct supervisor_restart_budget *b, unsigned max,
+                                   uint64_t window_ms);
 /* Whether one more restart at now_ms stays inside the budget. */
 bool supervisor_restart_budget_allows(struct supervisor_restart_budget *b, uint64_t now_ms);
 void supervisor_restart_budget_record(struct supervisor_restart_budget *b, uint64_t now_ms);
