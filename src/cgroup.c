@@ -7,6 +7,7 @@
  * Nothing here may take resil-init down: cgroup files are read defensively and
  * anything odd only fails the reading, with the reason in words. */
 #include "resil/cgroup.h"
+#include "resil/cgroup_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

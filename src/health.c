@@ -2,6 +2,7 @@
  * tells us which sockets to watch and when to wake it, we tell curl what
  * happened. At most one check is in flight; nothing here ever blocks. */
 #include "resil/health.h"
+#include "resil/health_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "resil/config.h"
 #include "resil/log.h"
 #include "resil/util.h"
 

@@ -1,6 +1,7 @@
 /* resil-init's own log. One write(2) per line so lines from resil-init never
  * interleave mid-line with the app's output on a shared stderr. */
 #include "resil/log.h"
+#include "resil/log_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>

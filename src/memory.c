@@ -6,6 +6,7 @@
  *
  * A reading that fails only makes the sample unavailable (tier unknown). */
 #include "resil/memory.h"
+#include "resil/memory_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

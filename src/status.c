@@ -2,6 +2,7 @@
  * reader (`resil-init status`, `resil-init probe`) never sees half a file. */
 #define _GNU_SOURCE /* O_CLOEXEC on old headers */
 #include "resil/status.h"
+#include "resil/status_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "resil/config.h"
 #include "resil/log.h"
 #include "resil/util.h"
 
@@ -22,7 +24,7 @@
 static const char *const state_names[] = {"starting", "running", "unhealthy",
                                           "stopping", "backoff", "exited"};
 
-const char *status_app_state_name(enum status_app_state s)
+static const char *app_state_name(enum status_app_state s)
 {
     return (unsigned)s <= STATUS_APP_EXITED ? state_names[s] : "exited";
 }
@@ -64,7 +66,7 @@ static cJSON *app_json(const struct status_snapshot *s)
         cJSON_AddNumberToObject(app, "pid", s->app_pid);
     else
         cJSON_AddNullToObject(app, "pid");
-    cJSON_AddStringToObject(app, "state", status_app_state_name(s->state));
+    cJSON_AddStringToObject(app, "state", app_state_name(s->state));
     add_time(app, "started_at", s->started_at_ms);
     cJSON_AddNumberToObject(app, "restarts", s->restarts);
     cJSON_AddBoolToObject(app, "emergency", s->emergency);

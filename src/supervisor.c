@@ -7,6 +7,7 @@
  * group is emptied first, and resil-init exits only when it has no child left. */
 #define _GNU_SOURCE /* asprintf */
 #include "resil/supervisor.h"
+#include "resil/supervisor_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "resil/appenv.h"
+#include "resil/config.h"
 #include "resil/child.h"
 #include "resil/health.h"
 #include "resil/log.h"

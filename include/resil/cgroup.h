@@ -7,19 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* --- parsers of cgroup file text (pure) --- */
-/* "max" or a number; *unlimited set for "max" and the v1 near-2^63 value. */
-int cgroup_parse_limit(const char *text, uint64_t *bytes, bool *unlimited);
-int cgroup_parse_u64(const char *text, uint64_t *out);
-/* a "key value" line file (memory.stat, memory.events, memory.oom_control) */
-int cgroup_parse_keyed(const char *text, const char *key, uint64_t *out);
-/* memory.pressure: the "some avg10=" value */
-int cgroup_parse_psi_some_avg10(const char *text, double *out);
-/* /proc/self/cgroup: the v2 path ("0::/x") and the v1 memory path ("N:memory:/y"); each
- * out may be NULL; a missing one is set to "" */
-int cgroup_parse_proc_cgroup(const char *text, char *v2_path, size_t v2len, char *v1_path,
-                             size_t v1len);
-
 /* --- locating --- */
 #define CGROUP_PATH_MAX 4096
 struct cgroup_location {
@@ -28,9 +15,6 @@ struct cgroup_location {
     char top[CGROUP_PATH_MAX];     /* mount point the limit walk stops at; "": no walk */
     char psi_dir[CGROUP_PATH_MAX]; /* where memory.pressure is looked for; "": nowhere */
 };
-/* From /proc/self/cgroup and /proc/self/mountinfo text. Returns 0, or -1 when
- * no memory controller is found (loc->dir is then ""). */
-int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_location *loc);
 /* root (--cgroup-root) as it is, or, when NULL, cgroup_locate over this
  * process's /proc files. 0, or -1 with loc->dir "". */
 int cgroup_locate_self(const char *root, struct cgroup_location *loc);

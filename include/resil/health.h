@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "resil/config.h"
 #include "resil/loop.h"
 
 #define HEALTH_BODY_MAX (64 * 1024)
@@ -20,11 +19,6 @@ enum health_status {
 };
 
 enum health_verdict { HEALTH_VERDICT_PASS, HEALTH_VERDICT_WARN, HEALTH_VERDICT_FAIL };
-
-/* Judges one response. verdict_out gets the verdict string found in the body
- * (empty when none). A truncated body is judged by its status code alone. */
-enum health_verdict health_judge(long http_status, const char *body, size_t len, bool truncated,
-                                 const char *field, char *verdict_out, size_t outlen);
 
 struct health_check_result {
     bool passed;

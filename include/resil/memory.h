@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "resil/cgroup.h"
 #include "resil/config.h"
 #include "resil/loop.h"
 
@@ -43,7 +42,6 @@ struct memory_options {
     bool sample_for_tier_changes;
 };
 
-enum memory_tier memory_tier_for(const struct memory_sample *s, const struct memory_options *o);
 const char *memory_tier_name(enum memory_tier t);
 
 /* --- the monitor --- */
@@ -66,10 +64,6 @@ struct memory_callbacks {
  * opts is read, not copied: it must outlive the monitor. */
 struct memory_monitor *memory_new(struct loop *loop, const struct memory_options *opts,
                                   const struct memory_callbacks *cb);
-/* memory_new with the location already known (tests: fake trees with a parent walk). */
-struct memory_monitor *memory_new_at(struct loop *loop, const struct memory_options *opts,
-                                     const struct memory_callbacks *cb,
-                                     const struct cgroup_location *loc);
 /* Reads the files now and returns the fresh sample. */
 const struct memory_sample *memory_refresh(struct memory_monitor *m);
 const struct memory_sample *memory_current(const struct memory_monitor *m);

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "resil/cgroup.h"
+#include "resil/cgroup_internal.h"
 
 #include "cgroup_tree.h"
 

@@ -25,6 +25,7 @@
 #include "resil/health.h"
 #include "resil/log.h"
 #include "resil/loop.h"
+#include "resil/health_internal.h"
 
 #ifndef RESIL_VERSION
 #define RESIL_VERSION "dev"

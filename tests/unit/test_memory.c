@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "resil/loop.h"
-#include "resil/memory.h"
+#include "resil/memory_internal.h"
 
 #include "cgroup_tree.h"
 
