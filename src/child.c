@@ -1,4 +1,6 @@
-/* Starting and reaping processes. */
+/* Children: starting the app (its own process group, the terminal, the
+ * exec-error pipe) and the record of it (struct child_process), reaping every
+ * child, and signalling the app's group and whatever is left at the end. */
 #define _GNU_SOURCE /* execvpe, pipe2 */
 #include "resil/child.h"
 

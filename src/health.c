@@ -1,4 +1,5 @@
-/* Health checks. libcurl's multi interface runs inside the event loop: curl
+/* Health checks: the check loop over its own options, judging a response, and
+ * the healthy/unhealthy state. libcurl's multi interface runs inside the event loop: curl
  * tells us which sockets to watch and when to wake it, we tell curl what
  * happened. At most one check is in flight; nothing here ever blocks. */
 #include "resil/health.h"

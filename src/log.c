@@ -1,4 +1,5 @@
-/* resil-init's own log. One write(2) per line so lines from resil-init never
+/* resil-init's own log: levels, text and JSON lines, time stamps and JSON
+ * escaping. One write(2) per line so lines from resil-init never
  * interleave mid-line with the app's output on a shared stderr. */
 #include "resil/log.h"
 #include "resil/log_internal.h"

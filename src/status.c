@@ -1,5 +1,6 @@
-/* status.json. Written by the supervisor through a temp file and rename, so a
- * reader (`resil-init status`, `resil-init probe`) never sees half a file. */
+/* status.json: the snapshot as JSON, the state directory, the atomic write, and
+ * the `status` and `probe` subcommands that read it back. Written by the supervisor through a temp
+ * file and rename, so a reader (`resil-init status`, `resil-init probe`) never sees half a file. */
 #define _GNU_SOURCE /* O_CLOEXEC on old headers */
 #include "resil/status.h"
 #include "resil/status_internal.h"

@@ -1,5 +1,8 @@
-/* The supervisor. Every decision is taken in the event loop, in answer to one
- * of: a signal, a reaped child, a timer, a health verdict, a memory event.
+/* The supervisor: the app's runs, stops, restarts and resil-init's exit code.
+ * It fills each module's options from the configuration and is the only
+ * module that acts on another's events. Every decision is taken in the event
+ * loop, in answer to one of: a signal, a reaped child, a timer, a health
+ * verdict, a memory event.
  *
  * An app run ends in one of three ways: it exits by itself, resil-init stops it
  * for a restart (unhealthy, memory), or resil-init stops it for good (a stop

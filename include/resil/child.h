@@ -1,4 +1,5 @@
-/* Children: starting the app, reaping every child, and ending what is left. */
+/* Children: starting the app, reaping every child, signalling the app's group
+ * and ending what is left. */
 #ifndef RESIL_CHILD_H
 #define RESIL_CHILD_H
 
