@@ -770,6 +770,56 @@ static void on_oom_kill(void *ctx, uint64_t total)
 
 /* --- setup and teardown --- */
 
+/* Each module gets its own options, taken from the configuration here. */
+static void setup_memory(struct supervisor *sup)
+{
+    const struct resil_config *cfg = sup->cfg;
+    struct memory_callbacks mcb = {.ctx = sup,
+                                   .tier_changed = on_tier_change,
+                                   .restart_needed = on_memory_restart,
+                                   .oom_kill = on_oom_kill};
+    sup->memory_opts = (struct memory_options){
+        .cgroup_root = cfg->cgroup_root,
+        .warn = cfg->memory_warn,
+        .critical = cfg->memory_critical,
+        .restart = cfg->memory_restart,
+        .restart_for_ms = cfg->memory_restart_for_ms,
+        .interval_ms = cfg->memory_interval_ms,
+        .sample_for_tier_changes = cfg->pressure_signal != 0,
+    };
+    sup->memory = memory_new(sup->loop, &sup->memory_opts, &mcb);
+    sup->appenv = (struct appenv_options){
+        .emergency_env = cfg->emergency_env,
+        .emergency_env_count = cfg->emergency_env_count,
+        .emergency_env_explicit = cfg->emergency_env_explicit,
+        .runtime_hints = cfg->runtime_hints,
+    };
+}
+
+static int setup_health(struct supervisor *sup)
+{
+    const struct resil_config *cfg = sup->cfg;
+    if (!cfg->health_url)
+        return 0;
+    struct health_options opts = {
+        .url = cfg->health_url,
+        .unix_socket = cfg->health_unix_socket,
+        .json_field = cfg->health_json_field,
+        .interval_ms = cfg->health_interval_ms,
+        .timeout_ms = cfg->health_timeout_ms,
+        .start_period_ms = cfg->health_start_period_ms,
+        .retries = cfg->health_retries,
+    };
+    char err[256] = "";
+    sup->health = health_new(sup->loop, &opts, on_health_change, sup, err, sizeof err);
+    if (!sup->health) {
+        log_error("resil-init failed: health check: %s", err);
+        return -1;
+    }
+    health_set_check_cb(sup->health, on_health_checked);
+    return 0;
+}
+
 static int setup(struct supervisor *sup, const struct resil_config *cfg, char **envp)
 {
     sup->cfg = cfg;
@@ -802,45 +852,8 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
     sup->state_dir = status_dir_resolve(cfg->state_dir, true);
     if (!sup->state_dir)
         log_warn("no usable state directory: status.json is not written");
-    struct memory_callbacks mcb = {.ctx = sup,
-                                   .tier_changed = on_tier_change,
-                                   .restart_needed = on_memory_restart,
-                                   .oom_kill = on_oom_kill};
-    sup->memory_opts = (struct memory_options){
-        .cgroup_root = cfg->cgroup_root,
-        .warn = cfg->memory_warn,
-        .critical = cfg->memory_critical,
-        .restart = cfg->memory_restart,
-        .restart_for_ms = cfg->memory_restart_for_ms,
-        .interval_ms = cfg->memory_interval_ms,
-        .sample_for_tier_changes = cfg->pressure_signal != 0,
-    };
-    sup->memory = memory_new(sup->loop, &sup->memory_opts, &mcb);
-    sup->appenv = (struct appenv_options){
-        .emergency_env = cfg->emergency_env,
-        .emergency_env_count = cfg->emergency_env_count,
-        .emergency_env_explicit = cfg->emergency_env_explicit,
-        .runtime_hints = cfg->runtime_hints,
-    };
-    if (cfg->health_url) {
-        char err[256] = "";
-        struct health_options hopts = {
-            .url = cfg->health_url,
-            .unix_socket = cfg->health_unix_socket,
-            .json_field = cfg->health_json_field,
-            .interval_ms = cfg->health_interval_ms,
-            .timeout_ms = cfg->health_timeout_ms,
-            .start_period_ms = cfg->health_start_period_ms,
-            .retries = cfg->health_retries,
-        };
-        sup->health = health_new(sup->loop, &hopts, on_health_change, sup, err, sizeof err);
-        if (!sup->health) {
-            log_error("resil-init failed: health check: %s", err);
-            return -1;
-        }
-        health_set_check_cb(sup->health, on_health_checked);
-    }
-    return 0;
+    setup_memory(sup);
+    return setup_health(sup);
 }
 
 static void teardown(struct supervisor *sup)
