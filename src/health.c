@@ -1,7 +1,9 @@
-/* Health checks. libcurl's multi interface runs inside the event loop: curl
+/* Health checks: the check loop over its own options, judging a response, and
+ * the healthy/unhealthy state. libcurl's multi interface runs inside the event loop: curl
  * tells us which sockets to watch and when to wake it, we tell curl what
  * happened. At most one check is in flight; nothing here ever blocks. */
 #include "resil/health.h"
+#include "resil/health_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,21 +13,18 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "resil/config.h"
 #include "resil/log.h"
+#include "resil/util.h"
 
 #ifndef RESIL_VERSION
 #define RESIL_VERSION "dev"
 #endif
-
-/* A timeout of 0 would mean "never" to curl, and a hung app would then hang
- * the health loop with it. */
-#define HEALTH_DEFAULT_TIMEOUT_MS 5000
 
 struct health {
     struct loop *loop;
@@ -166,14 +165,10 @@ static bool fd_watched(const struct health *h, int fd, size_t *index)
 
 static int remember_fd(struct health *h, int fd)
 {
-    if (h->nfds == h->fds_cap) {
-        size_t cap = h->fds_cap ? h->fds_cap * 2 : 4;
-        int *fds = realloc(h->fds, cap * sizeof *fds);
-        if (!fds)
-            return -1;
-        h->fds = fds;
-        h->fds_cap = cap;
-    }
+    int *fds = util_grow(h->fds, &h->fds_cap, h->nfds + 1, sizeof *fds);
+    if (!fds)
+        return -1;
+    h->fds = fds;
     h->fds[h->nfds++] = fd;
     return 0;
 }
@@ -425,17 +420,10 @@ static void judge_transfer(struct health *h, CURLcode rc, struct health_check_re
 
 /* ---- the state machine ---- */
 
-static long long realtime_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void record_result(struct health *h, const struct health_check_result *r)
 {
     struct health_state *s = &h->state;
-    s->last_check_at_ms = realtime_ms();
+    s->last_check_at_ms = util_realtime_ms();
     s->last_http_status = r->http_status;
     copy_text(s->last_verdict, sizeof s->last_verdict, r->verdict_text);
     copy_text(s->last_error, sizeof s->last_error, r->error);
@@ -459,7 +447,7 @@ static enum health_status next_status(struct health *h, const struct health_chec
     if (!failure_counts(h))
         return s->status;
     s->consecutive_failures++;
-    unsigned retries = h->retries ? h->retries : 1;
+    unsigned retries = h->retries;
     return s->consecutive_failures >= retries ? HEALTH_STATUS_UNHEALTHY : s->status;
 }
 
@@ -670,27 +658,24 @@ static int init_curl(struct health *h, char *err, size_t errlen)
     return rc;
 }
 
-static int copy_config(struct health *h, const struct resil_config *cfg)
+static int copy_options(struct health *h, const struct health_options *o)
 {
-    h->url = strdup(cfg->health_url);
-    h->field = cfg->health_json_field ? strdup(cfg->health_json_field) : NULL;
-    h->unix_socket = cfg->health_unix_socket ? strdup(cfg->health_unix_socket) : NULL;
-    h->interval_ms = cfg->health_interval_ms;
-    h->timeout_ms = cfg->health_timeout_ms ? cfg->health_timeout_ms : HEALTH_DEFAULT_TIMEOUT_MS;
-    h->start_period_ms = cfg->health_start_period_ms;
-    h->retries = cfg->health_retries;
+    h->url = strdup(o->url ? o->url : "");
+    h->field = o->json_field ? strdup(o->json_field) : NULL;
+    h->unix_socket = o->unix_socket ? strdup(o->unix_socket) : NULL;
+    h->interval_ms = o->interval_ms;
+    h->timeout_ms = o->timeout_ms;
+    h->start_period_ms = o->start_period_ms;
+    h->retries = o->retries;
     h->body = malloc(HEALTH_BODY_MAX);
-    if (!h->url || (cfg->health_json_field && !h->field) ||
-        (cfg->health_unix_socket && !h->unix_socket) || !h->body)
+    if (!h->url || (o->json_field && !h->field) || (o->unix_socket && !h->unix_socket) || !h->body)
         return -1;
     return 0;
 }
 
-struct health *health_new(struct loop *loop, const struct resil_config *cfg, health_change_cb cb,
+struct health *health_new(struct loop *loop, const struct health_options *opts, health_change_cb cb,
                           void *ctx, char *err, size_t errlen)
 {
-    if (health_validate_url(cfg->health_url, err, errlen) < 0)
-        return NULL;
     struct health *h = calloc(1, sizeof *h);
     if (!h) {
         snprintf(err, errlen, "out of memory");
@@ -700,7 +685,7 @@ struct health *health_new(struct loop *loop, const struct resil_config *cfg, hea
     h->cb = cb;
     h->cb_ctx = ctx;
     h->state.status = HEALTH_STATUS_UNKNOWN;
-    if (copy_config(h, cfg) < 0) {
+    if (copy_options(h, opts) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

@@ -1,7 +1,9 @@
-/* status.json. Written by the supervisor through a temp file and rename, so a
- * reader (`resil-init status`, `resil-init probe`) never sees half a file. */
+/* status.json: the snapshot as JSON, the state directory, the atomic write, and
+ * the `status` and `probe` subcommands that read it back. Written by the supervisor through a temp
+ * file and rename, so a reader (`resil-init status`, `resil-init probe`) never sees half a file. */
 #define _GNU_SOURCE /* O_CLOEXEC on old headers */
 #include "resil/status.h"
+#include "resil/status_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -15,6 +17,7 @@
 
 #include "resil/config.h"
 #include "resil/log.h"
+#include "resil/util.h"
 
 extern char **environ;
 
@@ -24,7 +27,7 @@ extern char **environ;
 static const char *const state_names[] = {"starting", "running", "unhealthy",
                                           "stopping", "backoff", "exited"};
 
-const char *status_app_state_name(enum status_app_state s)
+static const char *app_state_name(enum status_app_state s)
 {
     return (unsigned)s <= STATUS_APP_EXITED ? state_names[s] : "exited";
 }
@@ -66,7 +69,7 @@ static cJSON *app_json(const struct status_snapshot *s)
         cJSON_AddNumberToObject(app, "pid", s->app_pid);
     else
         cJSON_AddNullToObject(app, "pid");
-    cJSON_AddStringToObject(app, "state", status_app_state_name(s->state));
+    cJSON_AddStringToObject(app, "state", app_state_name(s->state));
     add_time(app, "started_at", s->started_at_ms);
     cJSON_AddNumberToObject(app, "restarts", s->restarts);
     cJSON_AddBoolToObject(app, "emergency", s->emergency);
@@ -168,20 +171,6 @@ char *status_dir_resolve(const char *configured, bool create)
     return fallback;
 }
 
-static int write_all_fd(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int status_write(const char *dir, const struct status_snapshot *s)
 {
     char *text = status_to_json(s);
@@ -191,7 +180,8 @@ int status_write(const char *dir, const struct status_snapshot *s)
     int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
     int rc = -1;
     if (fd >= 0) {
-        rc = write_all_fd(fd, text, strlen(text)) == 0 && write_all_fd(fd, "\n", 1) == 0 ? 0 : -1;
+        rc = util_write_all(fd, text, strlen(text)) == 0 && util_write_all(fd, "\n", 1) == 0 ? 0
+                                                                                             : -1;
         rc = close(fd) == 0 ? rc : -1;
         if (rc == 0)
             rc = rename(tmp, final);
@@ -224,20 +214,19 @@ static char *read_status_file(const char *cmd, const char *configured_dir)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir ? dir : ".", STATUS_FILE);
     free(dir);
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        fprintf(stderr, "resil-init %s: no state file at %s: %s\n", cmd, path, strerror(errno));
+    /* Only a regular file: a FIFO or device there must not hang a probe. */
+    size_t n = 0;
+    char *buf = util_read_file(path, STATUS_READ_MAX, UTIL_READ_REGULAR, &n);
+    if (!buf) {
+        fprintf(stderr, "resil-init %s: no state file at %s: %s\n", cmd, path,
+                errno == EINVAL ? "not a regular file" : strerror(errno));
         return NULL;
     }
-    char *buf = malloc(STATUS_READ_MAX + 1);
-    size_t n = buf ? fread(buf, 1, STATUS_READ_MAX, f) : 0;
-    fclose(f);
-    if (!buf || n == 0) {
+    if (n == 0) {
         fprintf(stderr, "resil-init %s: empty state file at %s\n", cmd, path);
         free(buf);
         return NULL;
     }
-    buf[n] = '\0';
     return buf;
 }
 
@@ -251,7 +240,8 @@ int status_command(int argc, char **argv)
     if (!text)
         return 1;
     fputs(text, stdout);
-    if (text[strlen(text) - 1] != '\n')
+    size_t len = strlen(text); /* 0 when the file starts with a NUL byte */
+    if (len == 0 || text[len - 1] != '\n')
         fputc('\n', stdout);
     free(text);
     return 0;

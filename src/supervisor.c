@@ -1,5 +1,8 @@
-/* The supervisor. Every decision is taken in the event loop, in answer to one
- * of: a signal, a reaped child, a timer, a health verdict, a memory event.
+/* The supervisor: the app's runs, stops, restarts and resil-init's exit code.
+ * It fills each module's options from the configuration and is the only
+ * module that acts on another's events. Every decision is taken in the event
+ * loop, in answer to one of: a signal, a reaped child, a timer, a health
+ * verdict, a memory event.
  *
  * An app run ends in one of three ways: it exits by itself, resil-init stops it
  * for a restart (unhealthy, memory), or resil-init stops it for good (a stop
@@ -7,6 +10,7 @@
  * group is emptied first, and resil-init exits only when it has no child left. */
 #define _GNU_SOURCE /* asprintf */
 #include "resil/supervisor.h"
+#include "resil/supervisor_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "resil/appenv.h"
+#include "resil/config.h"
 #include "resil/child.h"
 #include "resil/health.h"
 #include "resil/log.h"
@@ -27,6 +33,7 @@
 #include "resil/memory.h"
 #include "resil/signals.h"
 #include "resil/status.h"
+#include "resil/util.h"
 
 #define REASON_MAX 4000 /* the termination log's line stays under Kubernetes' 4096 */
 #define DESC_MAX 1024
@@ -56,6 +63,8 @@ struct supervisor {
     struct signals *signals;
     struct health *health;
     struct memory_monitor *memory;
+    struct memory_options memory_opts;
+    struct appenv_options appenv;
     char *state_dir;
     struct published_health published_health;
 
@@ -98,13 +107,17 @@ static void reap_children(struct supervisor *sup);
 
 /* --- pure helpers, unit-tested --- */
 
-void supervisor_restart_budget_init(struct supervisor_restart_budget *b, unsigned max,
-                                    uint64_t window_ms)
+/* Sized once for --max-restarts (bounded by the configuration), so recording a
+ * restart never allocates; a budget that cannot be had is a setup failure,
+ * never a silent "no restarts". */
+int supervisor_restart_budget_init(struct supervisor_restart_budget *b, unsigned max,
+                                   uint64_t window_ms)
 {
     b->times_ms = max ? calloc(max, sizeof *b->times_ms) : NULL;
     b->count = 0;
     b->max = b->times_ms ? max : 0;
     b->window_ms = window_ms;
+    return max && !b->times_ms ? -1 : 0;
 }
 
 static void supervisor_restart_budget_expire(struct supervisor_restart_budget *b, uint64_t now_ms)
@@ -305,7 +318,11 @@ static void start_app(struct supervisor *sup)
     const char *reason = sup->next_reason ? sup->next_reason : "start";
     const struct memory_sample *mem = fresh_memory(sup);
     sup->emergency = last_run_was_memory_failure(sup) || (mem && mem->tier == MEMORY_TIER_CRITICAL);
-    char **env = memory_build_env(sup->envp, sup->cfg, mem, sup->emergency, sup->restarts, reason);
+    struct appenv_start how = {.memory = mem,
+                               .emergency = sup->emergency,
+                               .restart_count = sup->restarts,
+                               .restart_reason = reason};
+    char **env = appenv_build(sup->envp, &sup->appenv, &how);
     struct child_spawn req = {
         .argv = sup->cfg->command,
         .envp = env ? env : sup->envp,
@@ -314,15 +331,14 @@ static void start_app(struct supervisor *sup)
     };
     int rc = child_spawn(&req, &sup->app);
     int err = errno;
-    memory_env_free(env);
+    appenv_free(env);
     if (rc < 0) {
-        sup->app.pid = 0;
         finish(sup, 70, "resil-init failed: cannot start %s: fork: %s", sup->cfg->command[0],
                strerror(err));
         return;
     }
     sup->app_pgid = sup->app.pid;
-    sup->started_at_ms = log_realtime_ms();
+    sup->started_at_ms = util_realtime_ms();
     sup->started_mono_ms = loop_now_ms();
     sup->stop_cause = STOP_NONE;
     sup->app_killed_after_grace = false;
@@ -370,12 +386,12 @@ static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *
         sup->app_killed_after_grace = true;
         log_warn("app (pid %d) still running %s after SIGTERM: sending SIGKILL to its group",
                  (int)sup->app.pid, grace);
-        kill(sup->app.pid, SIGKILL);
+        signals_send_to_app(sup->app.pid, true, SIGKILL);
     } else {
         log_warn("processes of the old app's group still running %s after SIGTERM: sending SIGKILL",
                  grace);
     }
-    kill(-sup->app_pgid, SIGKILL);
+    child_signal_group(sup->app_pgid, SIGKILL);
 }
 
 /* --- restarts --- */
@@ -417,7 +433,7 @@ static void schedule_restart(struct supervisor *sup, const char *reason, int giv
     log_warn("%s: restarting (reason %s, restart %u of %u allowed in the window)", desc, reason,
              sup->budget.count, sup->cfg->max_restarts);
     if (child_group_alive(sup->app_pgid)) {
-        kill(-sup->app_pgid, SIGTERM);
+        child_signal_group(sup->app_pgid, SIGTERM);
         if (!loop_timer_armed(sup->grace_timer))
             loop_timer_arm(sup->grace_timer, sup->cfg->grace_ms);
         set_state(sup, STATUS_APP_STOPPING);
@@ -459,7 +475,7 @@ static void record_exit(struct supervisor *sup, int status, const char *reason)
     sup->last_exit.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     sup->last_exit.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     snprintf(sup->last_exit.reason, sizeof sup->last_exit.reason, "%s", reason);
-    sup->last_exit.at_ms = log_realtime_ms();
+    sup->last_exit.at_ms = util_realtime_ms();
 }
 
 static void end_after_stop_signal(struct supervisor *sup, int status, const char *what)
@@ -509,8 +525,7 @@ static void end_by_itself(struct supervisor *sup, int status, const char *what,
 
 static void on_app_exit(struct supervisor *sup, int status)
 {
-    int exec_err = child_exec_error(&sup->app);
-    sup->app.pid = 0;
+    int exec_err = child_reaped(&sup->app);
     loop_timer_disarm(sup->grace_timer);
     if (sup->health)
         health_app_stopped(sup->health);
@@ -626,7 +641,7 @@ static void handle_signal(struct supervisor *sup, int sig)
     }
     if (!signals_forwardable(sig))
         return;
-    int target = signals_rewrite(sup->cfg, sig);
+    int target = signals_rewrite(sup->cfg->rewrite, sig);
     if (target == 0) {
         log_debug("dropped SIG%s (-r %d:0)", sig_name(sig), sig);
         return;
@@ -755,6 +770,56 @@ static void on_oom_kill(void *ctx, uint64_t total)
 
 /* --- setup and teardown --- */
 
+/* Each module gets its own options, taken from the configuration here. */
+static void setup_memory(struct supervisor *sup)
+{
+    const struct resil_config *cfg = sup->cfg;
+    struct memory_callbacks mcb = {.ctx = sup,
+                                   .tier_changed = on_tier_change,
+                                   .restart_needed = on_memory_restart,
+                                   .oom_kill = on_oom_kill};
+    sup->memory_opts = (struct memory_options){
+        .cgroup_root = cfg->cgroup_root,
+        .warn = cfg->memory_warn,
+        .critical = cfg->memory_critical,
+        .restart = cfg->memory_restart,
+        .restart_for_ms = cfg->memory_restart_for_ms,
+        .interval_ms = cfg->memory_interval_ms,
+        .sample_for_tier_changes = cfg->pressure_signal != 0,
+    };
+    sup->memory = memory_new(sup->loop, &sup->memory_opts, &mcb);
+    sup->appenv = (struct appenv_options){
+        .emergency_env = cfg->emergency_env,
+        .emergency_env_count = cfg->emergency_env_count,
+        .emergency_env_explicit = cfg->emergency_env_explicit,
+        .runtime_hints = cfg->runtime_hints,
+    };
+}
+
+static int setup_health(struct supervisor *sup)
+{
+    const struct resil_config *cfg = sup->cfg;
+    if (!cfg->health_url)
+        return 0;
+    struct health_options opts = {
+        .url = cfg->health_url,
+        .unix_socket = cfg->health_unix_socket,
+        .json_field = cfg->health_json_field,
+        .interval_ms = cfg->health_interval_ms,
+        .timeout_ms = cfg->health_timeout_ms,
+        .start_period_ms = cfg->health_start_period_ms,
+        .retries = cfg->health_retries,
+    };
+    char err[256] = "";
+    sup->health = health_new(sup->loop, &opts, on_health_change, sup, err, sizeof err);
+    if (!sup->health) {
+        log_error("resil-init failed: health check: %s", err);
+        return -1;
+    }
+    health_set_check_cb(sup->health, on_health_checked);
+    return 0;
+}
+
 static int setup(struct supervisor *sup, const struct resil_config *cfg, char **envp)
 {
     sup->cfg = cfg;
@@ -765,7 +830,12 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
         log_warn("cannot become child subreaper: %s", strerror(errno));
     if (cfg->pdeath_signal && prctl(PR_SET_PDEATHSIG, cfg->pdeath_signal) < 0)
         log_warn("cannot set parent-death signal: %s", strerror(errno));
-    supervisor_restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms);
+    if (supervisor_restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms) <
+        0) {
+        log_error("resil-init failed: no memory for a restart budget of %u (--max-restarts)",
+                  cfg->max_restarts);
+        return -1;
+    }
     sup->loop = loop_new();
     sup->signals = signals_setup();
     if (!sup->loop || !sup->signals) {
@@ -782,21 +852,8 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
     sup->state_dir = status_dir_resolve(cfg->state_dir, true);
     if (!sup->state_dir)
         log_warn("no usable state directory: status.json is not written");
-    struct memory_callbacks mcb = {.ctx = sup,
-                                   .tier_changed = on_tier_change,
-                                   .restart_needed = on_memory_restart,
-                                   .oom_kill = on_oom_kill};
-    sup->memory = memory_new(sup->loop, cfg, &mcb);
-    if (cfg->health_url) {
-        char err[256] = "";
-        sup->health = health_new(sup->loop, cfg, on_health_change, sup, err, sizeof err);
-        if (!sup->health) {
-            log_error("resil-init failed: health check: %s", err);
-            return -1;
-        }
-        health_set_check_cb(sup->health, on_health_checked);
-    }
-    return 0;
+    setup_memory(sup);
+    return setup_health(sup);
 }
 
 static void teardown(struct supervisor *sup)
@@ -806,8 +863,7 @@ static void teardown(struct supervisor *sup)
     loop_timer_free(sup->grace_timer);
     loop_timer_free(sup->backoff_timer);
     loop_timer_free(sup->final_timer);
-    if (sup->app.exec_error_fd > 0)
-        close(sup->app.exec_error_fd);
+    child_release(&sup->app);
     signals_free(sup->signals);
     loop_free(sup->loop);
     supervisor_restart_budget_free(&sup->budget);
@@ -819,7 +875,7 @@ int supervisor_run(const struct resil_config *cfg, char **envp)
 {
     struct supervisor sup;
     memset(&sup, 0, sizeof sup);
-    sup.app.exec_error_fd = -1;
+    sup.app = CHILD_PROCESS_NONE;
     int code;
     if (setup(&sup, cfg, envp) < 0) {
         code = remap_exit_code(cfg, 70);

@@ -18,9 +18,10 @@ static int open_for_reading(const char *path, unsigned flags)
     int oflags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
     if (flags & UTIL_READ_NOFOLLOW)
         oflags |= O_NOFOLLOW;
-    int fd = open(path, oflags);
-    if (fd < 0)
-        return -1;
+    /* openat: musl's open() adds an fcntl for O_CLOEXEC, openat does not. */
+    int fd = openat(AT_FDCWD, path, oflags);
+    if (fd < 0 || !(flags & (UTIL_READ_REGULAR | UTIL_READ_WAIT)))
+        return fd;
     struct stat st;
     if (fstat(fd, &st) < 0)
         goto fail;

@@ -39,11 +39,6 @@ struct status_snapshot {
     const struct memory_sample *memory; /* NULL when unknown */
 };
 
-const char *status_app_state_name(enum status_app_state s);
-
-/* The JSON text of a snapshot (caller frees). */
-char *status_to_json(const struct status_snapshot *s);
-
 /* Resolves --state-dir (NULL: /run/resil-init when usable, else $TMPDIR/resil-init) and
  * creates it. Returns a malloc'd path or NULL. */
 char *status_dir_resolve(const char *configured, bool create);

@@ -3,29 +3,9 @@
 #ifndef RESIL_SUPERVISOR_H
 #define RESIL_SUPERVISOR_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "resil/config.h"
 
 /* Runs the app under cfg until the end; returns resil-init's exit code. */
 int supervisor_run(const struct resil_config *cfg, char **envp);
-
-/* Restart accounting, pure so the tests can drive it with their own clock. */
-struct supervisor_restart_budget {
-    uint64_t *times_ms; /* restarts inside the window, oldest first */
-    unsigned count;
-    unsigned max;
-    uint64_t window_ms;
-};
-void supervisor_restart_budget_init(struct supervisor_restart_budget *b, unsigned max,
-                                    uint64_t window_ms);
-/* Whether one more restart at now_ms stays inside the budget. */
-bool supervisor_restart_budget_allows(struct supervisor_restart_budget *b, uint64_t now_ms);
-void supervisor_restart_budget_record(struct supervisor_restart_budget *b, uint64_t now_ms);
-void supervisor_restart_budget_free(struct supervisor_restart_budget *b);
-
-/* Delay before the next restart: MIN doubling up to MAX, step counting from 0. */
-uint64_t supervisor_backoff_delay_ms(uint64_t min_ms, uint64_t max_ms, unsigned step);
 
 #endif

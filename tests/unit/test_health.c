@@ -25,6 +25,7 @@
 #include "resil/health.h"
 #include "resil/log.h"
 #include "resil/loop.h"
+#include "resil/health_internal.h"
 
 #ifndef RESIL_VERSION
 #define RESIL_VERSION "dev"
@@ -368,7 +369,7 @@ static void srv_stop(struct srv *s)
 struct fixture {
     struct loop *loop;
     struct srv srv;
-    struct resil_config cfg;
+    struct health_options cfg;
     char url[160];
     struct health *h;
     struct loop_timer *deadline;
@@ -446,11 +447,11 @@ static int setup(void **state)
     f->tick = loop_timer_new(f->loop, tick_fired, f);
     srv_start(&f->srv, NULL);
     snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d/health", f->srv.port);
-    f->cfg.health_url = f->url;
-    f->cfg.health_interval_ms = 40;
-    f->cfg.health_timeout_ms = 1000;
-    f->cfg.health_start_period_ms = 0;
-    f->cfg.health_retries = 2;
+    f->cfg.url = f->url;
+    f->cfg.interval_ms = 40;
+    f->cfg.timeout_ms = 1000;
+    f->cfg.start_period_ms = 0;
+    f->cfg.retries = 2;
     *state = f;
     return 0;
 }
@@ -525,7 +526,7 @@ static void run_until_status(struct fixture *f, enum health_status want, uint64_
 
 /* ---- end to end ---- */
 
-static void test_new_rejects_bad_urls(void **state)
+static void test_validate_rejects_bad_urls(void **state)
 {
     struct fixture *f = *state;
     const char *bad[] = {"ftp://127.0.0.1/health",
@@ -536,12 +537,12 @@ static void test_new_rejects_bad_urls(void **state)
                          "http://"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[256] = "";
-        f->cfg.health_url = (char *)bad[i];
-        assert_null(health_new(f->loop, &f->cfg, on_change, f, err, sizeof err));
+        assert_int_equal(health_validate_url(bad[i], err, sizeof err), -1);
         assert_true(strlen(err) > 0);
     }
     char err[256] = "";
-    f->cfg.health_url = (char *)"HTTP://localhost:8080/ready?x=1";
+    f->cfg.url = "HTTP://localhost:8080/ready?x=1";
+    assert_int_equal(health_validate_url(f->cfg.url, err, sizeof err), 0);
     struct health *h = health_new(f->loop, &f->cfg, on_change, f, err, sizeof err);
     assert_non_null(h);
     assert_int_equal(health_get_state(h)->status, HEALTH_STATUS_UNKNOWN);
@@ -592,7 +593,7 @@ static void test_healthy_unhealthy_recovers(void **state)
 static void test_failures_below_retries_stay_healthy(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_retries = 3;
+    f->cfg.retries = 3;
     start(f);
     run_until_status(f, HEALTH_STATUS_HEALTHY, 3000);
     srv_set(&f->srv, SRV_RESPOND, 500, "", 0);
@@ -611,7 +612,7 @@ static void test_verdict_failure(void **state)
 {
     struct fixture *f = *state;
     srv_set(&f->srv, SRV_RESPOND, 200, "{\"status\":\"critical\"}", 0);
-    f->cfg.health_retries = 1;
+    f->cfg.retries = 1;
     start(f);
     run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_int_equal(f->changes, 1);
@@ -625,8 +626,8 @@ static void test_custom_json_field(void **state)
 {
     struct fixture *f = *state;
     srv_set(&f->srv, SRV_RESPOND, 200, "{\"status\":\"ok\",\"app\":\"down\"}", 0);
-    f->cfg.health_retries = 1;
-    f->cfg.health_json_field = (char *)"app";
+    f->cfg.retries = 1;
+    f->cfg.json_field = (char *)"app";
     start(f);
     run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_string_equal(f->last.verdict_text, "down");
@@ -647,7 +648,7 @@ static void hit_times(struct fixture *f, uint64_t *out, int max, int *hits)
 static void test_interval_start_to_start(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_interval_ms = 120;
+    f->cfg.interval_ms = 120;
     start(f);
     wait_hits(f, 2);
     uint64_t at[2] = {0, 0};
@@ -663,7 +664,7 @@ static void test_interval_start_to_start(void **state)
 static void test_interval_counts_from_check_start(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_interval_ms = 300;
+    f->cfg.interval_ms = 300;
     srv_set(&f->srv, SRV_RESPOND, 200, "", 250);
     start(f);
     wait_hits(f, 2);
@@ -679,7 +680,7 @@ static void test_interval_counts_from_check_start(void **state)
 static void test_slow_checks_never_overlap(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_interval_ms = 20;
+    f->cfg.interval_ms = 20;
     srv_set(&f->srv, SRV_RESPOND, 200, "", 100);
     start(f);
     wait_hits(f, 4);
@@ -700,9 +701,9 @@ static void test_slow_checks_never_overlap(void **state)
 static void test_start_period_ignores_failures(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_interval_ms = 20;
-    f->cfg.health_start_period_ms = 60000;
-    f->cfg.health_retries = 1;
+    f->cfg.interval_ms = 20;
+    f->cfg.start_period_ms = 60000;
+    f->cfg.retries = 1;
     srv_set(&f->srv, SRV_RESPOND, 503, "", 0);
     start(f);
     wait_hits(f, 4);
@@ -730,9 +731,9 @@ static void test_start_period_ignores_failures(void **state)
 static void test_start_period_expires(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_interval_ms = 30;
-    f->cfg.health_start_period_ms = 150;
-    f->cfg.health_retries = 2;
+    f->cfg.interval_ms = 30;
+    f->cfg.start_period_ms = 150;
+    f->cfg.retries = 2;
     srv_set(&f->srv, SRV_RESPOND, 500, "", 0);
     start(f);
     run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
@@ -744,8 +745,8 @@ static void test_start_period_expires(void **state)
 static void test_timeout(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_timeout_ms = 150;
-    f->cfg.health_retries = 1;
+    f->cfg.timeout_ms = 150;
+    f->cfg.retries = 1;
     srv_set(&f->srv, SRV_RESPOND, 200, "", 5000);
     start(f);
     run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
@@ -757,8 +758,8 @@ static void test_timeout(void **state)
 static void test_timeout_in_seconds(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_timeout_ms = 1000;
-    f->cfg.health_retries = 1;
+    f->cfg.timeout_ms = 1000;
+    f->cfg.retries = 1;
     srv_set(&f->srv, SRV_RESPOND, 200, "", 5000);
     start(f);
     run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
@@ -776,7 +777,7 @@ static void test_connection_refused(void **state)
     assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
     snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d/health", ntohs(sa.sin_port));
     close(fd);
-    f->cfg.health_retries = 1;
+    f->cfg.retries = 1;
     start(f);
     run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_string_equal(f->last.error, "connection refused");
@@ -786,7 +787,7 @@ static void test_connection_refused(void **state)
 static void test_bad_responses(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_retries = 1;
+    f->cfg.retries = 1;
     srv_set(&f->srv, SRV_CLOSE, 200, "", 0);
     start(f);
     run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
@@ -813,7 +814,7 @@ static char *huge_json(const char *verdict, size_t size)
 static void test_huge_body_judged_by_status(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_retries = 1;
+    f->cfg.retries = 1;
     char *body = huge_json("critical", 4 * 1024 * 1024);
     srv_set(&f->srv, SRV_RESPOND, 200, body, 0);
     start(f);
@@ -844,7 +845,7 @@ static void test_unix_socket(void **state)
     srv_stop(&f->srv);
     srv_start(&f->srv, path);
     snprintf(f->url, sizeof f->url, "http://localhost/health");
-    f->cfg.health_unix_socket = path;
+    f->cfg.unix_socket = path;
     start(f);
     run_until_status(f, HEALTH_STATUS_HEALTHY, 3000);
     assert_true(srv_hits(&f->srv) >= 1);
@@ -862,7 +863,7 @@ static void test_unix_socket(void **state)
 static void test_stop_from_callback(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_retries = 1;
+    f->cfg.retries = 1;
     f->stop_on_unhealthy = true;
     srv_set(&f->srv, SRV_RESPOND, 503, "", 0);
     start(f);
@@ -880,7 +881,7 @@ static void test_stop_from_callback(void **state)
 static void test_restart_from_callback(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_retries = 1;
+    f->cfg.retries = 1;
     f->restart_on_unhealthy = true;
     srv_set(&f->srv, SRV_RESPOND, 503, "", 0);
     start(f);
@@ -989,7 +990,7 @@ int main(void)
         cmocka_unit_test(test_judge_non_objects),
         cmocka_unit_test(test_judge_truncated_and_lengths),
         cmocka_unit_test(test_status_names),
-        cmocka_unit_test_setup_teardown(test_new_rejects_bad_urls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validate_rejects_bad_urls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_healthy_unhealthy_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_below_retries_stay_healthy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verdict_failure, setup, teardown),

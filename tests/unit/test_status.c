@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "resil/status.h"
+#include "resil/status_internal.h"
 
 static cJSON *render(const struct status_snapshot *s)
 {

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "resil/supervisor.h"
+#include "resil/supervisor_internal.h"
 
 static void backoff_doubles_from_min_to_max(void **state)
 {
