@@ -9,12 +9,14 @@
 #include "resil/cgroup.h"
 #include "resil/cgroup_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include "resil/log.h"
 #include "resil/util.h"
@@ -32,6 +34,11 @@
 #define TEXT_MAX (4u << 20)
 /* PSI averages have two decimals; more digits are read but not kept. */
 #define DECIMAL_SCALE_MAX 1000000000u
+/* Finding our cgroup below a namespace root the mount does not show opens at
+ * most this many directories (a big Kubernetes node has a few hundred). */
+#define NS_SEARCH_DIRS 4096u
+/* A container's cgroup.procs is short; a cgroup this crowded is not ours. */
+#define PROCS_MAX (1u << 20)
 
 /* ------------------------------------------------------------------------ */
 /* Parsers                                                                   */
@@ -327,11 +334,110 @@ static bool file_exists(const char *dir, const char *name)
     return stat(path, &st) == 0;
 }
 
+/* How many levels the mount's root lies above our cgroup namespace's root:
+ * a mount made outside the namespace shows its root as "/.." (one level up),
+ * "/../.." and so on. 0 when the root is not made of ".." alone. */
+static int levels_above_ns(const char *root)
+{
+    int n = 0;
+    const char *p = root;
+    while (strncmp(p, "/..", 3) == 0 && (p[3] == '/' || p[3] == '\0')) {
+        n++;
+        p += 3;
+    }
+    return *p == '\0' ? n : 0;
+}
+
+/* Does dir/cgroup.procs list pid? */
+static bool lists_pid(const char *dir, const char *pid)
+{
+    char path[CGROUP_PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/cgroup.procs", dir) >= sizeof path)
+        return false;
+    char *procs = util_read_file(path, PROCS_MAX, 0, NULL);
+    bool found = false;
+    size_t len = strlen(pid);
+    for (const char *line = procs; line && *line && !found;) {
+        found = strncmp(line, pid, len) == 0 && (line[len] == '\n' || line[len] == '\0');
+        const char *nl = strchr(line, '\n');
+        line = nl ? nl + 1 : NULL;
+    }
+    free(procs);
+    return found;
+}
+
+struct ns_search {
+    char path[CGROUP_PATH_MAX]; /* the directory being looked at; grows and shrinks */
+    const char *rel;            /* our cgroup below the namespace root, no leading '/' */
+    char pid[24];
+    unsigned budget; /* directories still allowed to be opened */
+};
+
+/* Depth-first over the directories `levels` below s->path for the one whose
+ * s->rel lists our pid; s->path is left at the answer. */
+static bool search_ns_root(struct ns_search *s, int levels)
+{
+    size_t len = strlen(s->path);
+    if (levels == 0) {
+        if (*s->rel && (size_t)snprintf(s->path + len, sizeof s->path - len, "/%s", s->rel) >=
+                           sizeof s->path - len)
+            return false;
+        if (is_dir(s->path) && lists_pid(s->path, s->pid))
+            return true;
+        s->path[len] = '\0';
+        return false;
+    }
+    DIR *d = s->budget ? opendir(s->path) : NULL;
+    if (!d)
+        return false;
+    s->budget--;
+    bool found = false;
+    struct dirent *de;
+    while (!found && s->budget && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) ||
+            (size_t)snprintf(s->path + len, sizeof s->path - len, "/%s", de->d_name) >=
+                sizeof s->path - len)
+            continue;
+        found = is_dir(s->path) && search_ns_root(s, levels - 1);
+        if (!found)
+            s->path[len] = '\0';
+    }
+    closedir(d);
+    return found;
+}
+
+/* Inside a cgroup namespace whose root lies below the mount's root (`unshare
+ * --cgroup` without a fresh cgroup mount), our cgroup's path names nothing
+ * under the mount: the namespace's root is some directory `levels` down, and
+ * only the one our pid is listed in is ours. The search is bounded; a tree
+ * too big for it keeps the mount point, as before. */
+static bool find_below_ns_root(const struct mount_entry *mnt, const char *cg_path, char *out,
+                               size_t outlen)
+{
+    int levels = levels_above_ns(mnt->root);
+    if (levels == 0 || has_dotdot(cg_path))
+        return false;
+    struct ns_search *s = calloc(1, sizeof *s);
+    if (!s)
+        return false;
+    snprintf(s->path, sizeof s->path, "%s", mnt->point);
+    s->rel = cg_path + strspn(cg_path, "/");
+    snprintf(s->pid, sizeof s->pid, "%ld", (long)getpid());
+    s->budget = NS_SEARCH_DIRS;
+    bool found = search_ns_root(s, levels) && strlen(s->path) < outlen;
+    if (found)
+        snprintf(out, outlen, "%s", s->path);
+    free(s);
+    return found;
+}
+
 /* Our cgroup's directory under a mount; the mount root when the path is not
- * visible there (cgroup namespaces show "/.." paths, bind mounts hide parents). */
+ * visible there and no search finds it (bind mounts hide parents). */
 static void cgroup_dir(const struct mount_entry *mnt, const char *cg_path, char *out, size_t outlen)
 {
     const char *rel = "";
+    if (find_below_ns_root(mnt, cg_path, out, outlen))
+        return;
     if (!has_dotdot(cg_path) && path_under(cg_path, mnt->root))
         rel = strcmp(mnt->root, "/") == 0 ? cg_path : cg_path + strlen(mnt->root);
     while (*rel == '/')

@@ -257,6 +257,55 @@ static void test_locate_escaped_mount_point(void **state)
     tree_path(t, "cg two/x", want, sizeof want);
     assert_string_equal(loc.dir, want);
 }
+/* A fake tree at `rel` whose cgroup.procs lists `pid` (and two others). */
+static void fake_procs(const struct tree *t, const char *rel, long pid)
+{
+    char path[200], text[64];
+    tree_mkdir(t, rel);
+    snprintf(path, sizeof path, "%s/cgroup.procs", rel);
+    snprintf(text, sizeof text, "1\n%ld\n99999999\n", pid);
+    tree_write(t, path, text);
+}
+
+/* `unshare --cgroup`: /proc/self/cgroup says "0::/", the host's mount shows its
+ * root as "/.." per level above the namespace, and our cgroup is the one that
+ * lists our pid. */
+static void test_locate_ns_root_below_mount(void **state)
+{
+    struct tree *t = *state;
+    struct cgroup_location loc;
+    char mi[1024], want[600];
+    fake_procs(t, "cg2/other", 1);           /* lists pids, not ours */
+    fake_procs(t, "cg2/other/deeper", 4242); /* our pid, but two levels down */
+    fake_procs(t, "cg2/ours", (long)getpid());
+    tree_write(t, "cg2/a-file", "not a directory\n");
+    snprintf(mi, sizeof mi, "26 23 0:23 /.. %s/cg2 rw,relatime - cgroup2 cgroup2 rw\n", t->root);
+    assert_int_equal(cgroup_locate("0::/\n", mi, &loc), 0);
+    assert_int_equal(loc.version, 2);
+    tree_path(t, "cg2/ours", want, sizeof want);
+    assert_string_equal(loc.dir, want);
+    assert_string_equal(loc.psi_dir, want);
+    tree_path(t, "cg2", want, sizeof want); /* the limit walk goes up to the mount */
+    assert_string_equal(loc.top, want);
+
+    /* Two levels, and our cgroup below the namespace's root. */
+    fake_procs(t, "cg2/k/pod/app", (long)getpid()); /* namespace root cg2/k/pod */
+    fake_procs(t, "cg2/ours/app", 1);
+    snprintf(mi, sizeof mi, "26 23 0:23 /../.. %s/cg2 rw - cgroup2 cgroup2 rw\n", t->root);
+    assert_int_equal(cgroup_locate("0::/app\n", mi, &loc), 0);
+    tree_path(t, "cg2/k/pod/app", want, sizeof want);
+    assert_string_equal(loc.dir, want);
+
+    /* Nowhere to be found: the mount point, as without a namespace. */
+    assert_int_equal(cgroup_locate("0::/gone\n", mi, &loc), 0);
+    tree_path(t, "cg2", want, sizeof want);
+    assert_string_equal(loc.dir, want);
+    /* A root elsewhere, not above us: nothing to search. */
+    snprintf(mi, sizeof mi, "26 23 0:23 /../x %s/cg2 rw - cgroup2 cgroup2 rw\n", t->root);
+    assert_int_equal(cgroup_locate("0::/\n", mi, &loc), 0);
+    assert_string_equal(loc.dir, want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +319,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_locate_v2, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_locate_v1_bind_mounted, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_locate_escaped_mount_point, tree_setup, tree_teardown),
+        cmocka_unit_test_setup_teardown(test_locate_ns_root_below_mount, tree_setup, tree_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
