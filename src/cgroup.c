@@ -1,6 +1,7 @@
 /* cgroup: the backend under the memory monitor. Finds our cgroup's memory
  * files (from /proc/self/cgroup and mountinfo, on v1, v2 and hybrid hosts),
- * knows each version's file names, parses their text and takes one reading.
+ * knows each version's file names, parses their text and takes one reading
+ * (at the root of a v2 hierarchy, the machine's, from /proc/meminfo).
  * It keeps no state between readings and decides nothing: tiers, timers and
  * watches are memory.c's.
  *
@@ -127,6 +128,30 @@ int cgroup_parse_keyed(const char *text, const char *key, uint64_t *out)
     if (!text || !key || !*key || !out)
         return -1;
     return keyed_lookup(text, key, out) == 1 ? 0 : -1;
+}
+
+/* /proc/meminfo: "Key:   N kB" in bytes. 0, or -1 when absent or garbage. */
+int cgroup_parse_meminfo(const char *text, const char *key, uint64_t *bytes)
+{
+    size_t klen = key ? strlen(key) : 0;
+    if (!text || !klen || !bytes)
+        return -1;
+    for (const char *line = text; line && *line;) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            const char *p = line + klen + 1;
+            uint64_t kib;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (util_digits_u64(&p, &kib) < 0 || strncmp(p, " kB", 3) != 0 ||
+                (p[3] != '\n' && p[3] != '\0') || kib > UINT64_MAX / 1024)
+                return -1;
+            *bytes = kib * 1024;
+            return 0;
+        }
+        const char *nl = strchr(line, '\n');
+        line = nl ? nl + 1 : NULL;
+    }
+    return -1;
 }
 
 /* A non-negative decimal like "12.34"; by hand, so no locale can change the point. */
@@ -545,7 +570,8 @@ static const struct layout layout_v1 = {1,
 
 struct cgroup_reader {
     struct cgroup_location loc;
-    char *buf; /* READ_CAP bytes for file contents */
+    const char *meminfo; /* the machine's numbers, for the root of a v2 hierarchy */
+    char *buf;           /* READ_CAP bytes for file contents */
     char why[CGROUP_PATH_MAX + 128];
 };
 
@@ -585,19 +611,14 @@ static const struct layout *layout_of(const struct cgroup_location *loc)
     return NULL;
 }
 
-/* A cgroup2 mount root (the host's root cgroup) has no memory.max: no limit. */
+/* (The root of a v2 hierarchy has no memory.max: cgroup_read reads it as the
+ * machine before it gets here.) */
 static int read_own_limit(struct cgroup_reader *r, const struct layout *l, uint64_t *limit,
                           bool *unlimited)
 {
     const char *dir = r->loc.dir;
-    if (read_in(r, dir, l->limit) < 0) {
-        if (errno == ENOENT && l->version == 2 && r->loc.top[0] && strcmp(dir, r->loc.top) == 0) {
-            *limit = UINT64_MAX;
-            *unlimited = true;
-            return 0;
-        }
+    if (read_in(r, dir, l->limit) < 0)
         return fail_errno(r, dir, l->limit);
-    }
     if (cgroup_parse_limit(r->buf, limit, unlimited) < 0)
         return fail_garbage(r, dir, l->limit);
     return 0;
@@ -669,6 +690,39 @@ static double read_psi(struct cgroup_reader *r)
     return v;
 }
 
+/* The root cgroup of a v2 hierarchy keeps memory.stat and memory.pressure but
+ * has no memory.max or memory.current (a VM, or a host, where resil-init runs
+ * in the root cgroup): no cgroup limit applies there, and the memory in use is
+ * the machine's, from /proc/meminfo. A child cgroup without the memory
+ * controller has no memory.stat either, so it is not taken for the root. */
+static bool at_v2_root(const struct cgroup_reader *r, const struct layout *l)
+{
+    return l->version == 2 && !file_exists(r->loc.dir, l->usage) &&
+           !file_exists(r->loc.dir, l->limit) && file_exists(r->loc.dir, "memory.stat");
+}
+
+static int read_machine(struct cgroup_reader *r, const struct layout *l, struct cgroup_memory *s)
+{
+    uint64_t total, unused, inactive;
+    if (util_read_into(r->meminfo, r->buf, READ_CAP, 0) < 0) {
+        snprintf(r->why, sizeof r->why, "cannot read %s: %s", r->meminfo, strerror(errno));
+        return -1;
+    }
+    if (cgroup_parse_meminfo(r->buf, "MemTotal", &total) < 0 ||
+        cgroup_parse_meminfo(r->buf, "MemFree", &unused) < 0 ||
+        cgroup_parse_meminfo(r->buf, "Inactive(file)", &inactive) < 0 || unused > total) {
+        snprintf(r->why, sizeof r->why, "cannot parse %s", r->meminfo);
+        return -1;
+    }
+    if (read_oom_kills(r, l, &s->oom_kills) < 0)
+        return -1;
+    s->limited = false;
+    s->usage_bytes = total - unused;
+    s->working_set_bytes = s->usage_bytes > inactive ? s->usage_bytes - inactive : 0;
+    s->psi_some_avg10 = read_psi(r);
+    return 0;
+}
+
 int cgroup_read(struct cgroup_reader *r, struct cgroup_memory *s)
 {
     uint64_t limit, inactive;
@@ -684,6 +738,8 @@ int cgroup_read(struct cgroup_reader *r, struct cgroup_memory *s)
         snprintf(r->why, sizeof r->why, "no memory.max or memory.limit_in_bytes in %s", r->loc.dir);
         return -1;
     }
+    if (at_v2_root(r, l))
+        return read_machine(r, l, s);
     if (read_own_limit(r, l, &limit, &unlimited) < 0)
         return -1;
     if (read_in(r, r->loc.dir, l->usage) < 0)
@@ -712,7 +768,13 @@ struct cgroup_reader *cgroup_reader_new(const struct cgroup_location *loc)
     }
     if (loc)
         r->loc = *loc;
+    r->meminfo = "/proc/meminfo";
     return r;
+}
+
+void cgroup_reader_set_meminfo(struct cgroup_reader *r, const char *path)
+{
+    r->meminfo = path;
 }
 
 const char *cgroup_reader_error(const struct cgroup_reader *r)

@@ -122,6 +122,28 @@ static void test_parse_psi(void **state)
     assert_int_equal(cgroup_parse_psi_some_avg10("garbage\n", &v), -1);
 }
 
+static void test_parse_meminfo(void **state)
+{
+    (void)state;
+    const char *mi = "MemTotal:         468416 kB\n"
+                     "MemFree:          438924 kB\n"
+                     "Inactive(file):     1024 kB\n"
+                     "HugePages_Total:       0\n";
+    uint64_t v;
+    assert_int_equal(cgroup_parse_meminfo(mi, "MemTotal", &v), 0);
+    assert_true(v == UINT64_C(468416) * 1024);
+    assert_int_equal(cgroup_parse_meminfo(mi, "Inactive(file)", &v), 0);
+    assert_true(v == 1024 * 1024);
+    assert_int_equal(cgroup_parse_meminfo(mi, "MemAvailable", &v), -1);
+    assert_int_equal(cgroup_parse_meminfo(mi, "HugePages_Total", &v), -1); /* no unit */
+    assert_int_equal(cgroup_parse_meminfo(mi, "Mem", &v), -1);
+    assert_int_equal(cgroup_parse_meminfo("MemTotal: x kB\n", "MemTotal", &v), -1);
+    assert_int_equal(cgroup_parse_meminfo("MemTotal: 99999999999999999999 kB\n", "MemTotal", &v),
+                     -1);
+    assert_int_equal(cgroup_parse_meminfo("MemTotal: 18014398509481984 kB\n", "MemTotal", &v), -1);
+    assert_int_equal(cgroup_parse_meminfo("", "MemTotal", &v), -1);
+}
+
 static void test_proc_cgroup(void **state)
 {
     (void)state;
@@ -306,6 +328,48 @@ static void test_locate_ns_root_below_mount(void **state)
     assert_string_equal(loc.dir, want);
 }
 
+/* The root cgroup of a v2 machine: memory.stat and memory.pressure, but no
+ * memory.max or memory.current. No limit, the machine's memory, no error. */
+static void test_read_v2_root(void **state)
+{
+    struct tree *t = *state;
+    struct cgroup_location loc = {.version = 2};
+    struct cgroup_memory mem;
+    char meminfo[600];
+    tree_path(t, "", loc.dir, sizeof loc.dir);
+    snprintf(loc.top, sizeof loc.top, "%s", loc.dir);
+    snprintf(loc.psi_dir, sizeof loc.psi_dir, "%s", loc.dir);
+    tree_write(t, "memory.stat", v2_stat);
+    tree_write(t, "memory.pressure", pressure);
+    tree_write(t, "meminfo",
+               "MemTotal:  524288 kB\nMemFree:  131072 kB\n"
+               "MemAvailable: 300000 kB\nInactive(file):  65536 kB\n");
+    tree_path(t, "meminfo", meminfo, sizeof meminfo);
+    struct cgroup_reader *r = cgroup_reader_new(&loc);
+    assert_non_null(r);
+    cgroup_reader_set_meminfo(r, meminfo);
+    assert_int_equal(cgroup_read(r, &mem), 0);
+    assert_false(mem.limited);
+    assert_true(mem.usage_bytes == 384 * MiB);
+    assert_true(mem.working_set_bytes == 320 * MiB);
+    assert_int_equal(mem.oom_kills, 0);
+    assert_true(mem.psi_some_avg10 > 12.3 && mem.psi_some_avg10 < 12.4);
+
+    /* What the machine says must make sense, or the reading fails, saying so. */
+    tree_write(t, "meminfo", "MemTotal:  1024 kB\nMemFree:  2048 kB\nInactive(file): 0 kB\n");
+    assert_int_equal(cgroup_read(r, &mem), -1);
+    assert_non_null(strstr(cgroup_reader_error(r), "cannot parse"));
+    tree_remove(t, "meminfo");
+    assert_int_equal(cgroup_read(r, &mem), -1);
+    assert_non_null(strstr(cgroup_reader_error(r), "cannot read"));
+
+    /* A cgroup without the memory controller has no memory.stat: not the root. */
+    tree_remove(t, "memory.stat");
+    assert_int_equal(cgroup_read(r, &mem), -1);
+    assert_non_null(strstr(cgroup_reader_error(r), "memory.max"));
+    cgroup_reader_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,12 +378,14 @@ int main(void)
         cmocka_unit_test(test_parse_stat),
         cmocka_unit_test(test_parse_events),
         cmocka_unit_test(test_parse_psi),
+        cmocka_unit_test(test_parse_meminfo),
         cmocka_unit_test(test_proc_cgroup),
         cmocka_unit_test_setup_teardown(test_locate_hybrid, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_locate_v2, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_locate_v1_bind_mounted, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_locate_escaped_mount_point, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_locate_ns_root_below_mount, tree_setup, tree_teardown),
+        cmocka_unit_test_setup_teardown(test_read_v2_root, tree_setup, tree_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
