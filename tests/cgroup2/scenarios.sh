@@ -170,6 +170,7 @@ sc_psi_pressure() {
 	sed 's/^/  pressure: /' "$dir/memory.pressure"
 	expect "exit status" "$rc" 0
 	has "$S/r.err" 'PSI trigger armed' "a PSI trigger was armed"
+	has "$S/r.err" 'PSI trigger fired' "the PSI trigger fired"
 	has "$S/r.err" 'memory tier normal -> (warning|critical)' "the tier rose"
 	has "$S/r.out" 'memhog: got SIGUSR1' "--pressure-signal reached the app"
 	high=$(keyed "$dir/memory.events" high)
@@ -193,11 +194,14 @@ sc_psi_early() {
 	expect "exit status (the hog died of SIGALRM)" "$rc" 142
 	armed=$(line_of "$S/r.err" 'PSI trigger armed')
 	died=$(line_of "$S/r.err" 'app died of SIGALRM')
+	fired=$(line_of "$S/r.err" 'PSI trigger fired')
 	check "the PSI trigger was armed while the hog ran (log lines: armed $armed, death $died)" \
 		before "$armed" "$died"
+	check "the PSI trigger fired while the hog ran (log lines: fired $fired, death $died)" \
+		before "$fired" "$died"
 	high=$(keyed "$dir/memory.events" high)
 	expect_between "memory.events high (throttled)" "$high" 1 100000000
-	detail "log lines: armed $armed, the hog's death $died"
+	detail "log lines: armed $armed, fired $fired, the hog's death $died"
 }
 
 sc_psi_short_app() {
