@@ -77,6 +77,12 @@ test-static: build/resil-init-static examples
 	RESIL_INIT_BIN=$(abspath build/resil-init-static) RESIL_EXAMPLES=$(abspath build/examples) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
+# resil-init under a real Docker engine: the Dockerfile built and its image run
+# (as root; installs docker.io itself, ~10 minutes the first time). tests/docker/run.sh
+.PHONY: test-docker
+test-docker:
+	bash tests/docker/run.sh
+
 demo: $(BIN) examples
 	$(PYTHON) examples/demo.py
 
