@@ -17,8 +17,9 @@ TEST_IMAGE = os.environ.get("RESIL_DOCKER_TEST_IMAGE", "resil-test/apps")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _engine_present():
+    """Before any fixture that builds an image: skip everything, saying why."""
     reason = os.environ.get("RESIL_DOCKER_SKIP")
     if reason:
         pytest.skip(reason)
@@ -96,8 +97,9 @@ class Container:
         return time.monotonic() - start
 
     def reason_line(self, code):
-        """resil-init's last words, "exit CODE: why", or None."""
-        match = re.search(rf"^.*\bexit {code}: .*$", self.logs(), re.MULTILINE)
+        """resil-init's last words on stderr, "exit CODE: why", or None."""
+        stderr = docker("logs", self.id, check=False).stderr
+        match = re.search(rf"^.*\bexit {code}: .*$", stderr, re.MULTILINE)
         return match.group(0) if match else None
 
 
