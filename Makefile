@@ -89,6 +89,12 @@ demo: $(BIN) examples
 bench: $(BIN) build/resil-init-static examples
 	sh bench/run.sh
 
+# docker stop latency and start overhead under a real Docker engine: resil-init
+# vs `docker run --init` vs no init (as root, like test-docker). bench/docker.sh
+.PHONY: bench-docker
+bench-docker:
+	bash bench/docker.sh
+
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/resil-init
 	install -D -m 0644 docs/resil-init.1 $(DESTDIR)$(PREFIX)/share/man/man1/resil-init.1
