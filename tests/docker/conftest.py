@@ -27,9 +27,9 @@ def _engine_present():
         pytest.skip("no private Docker engine: run these through `make test-docker` (tests/docker/run.sh)")
 
 
-def docker(*args, check=True, timeout=60, text=True):
+def docker(*args, check=True, timeout=60, text=True, input=None):
     """Debian's docker client against the private engine (DOCKER_HOST)."""
-    proc = subprocess.run([DOCKER, *args], capture_output=True, text=text, timeout=timeout)
+    proc = subprocess.run([DOCKER, *args], capture_output=True, text=text, timeout=timeout, input=input)
     if check and proc.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc

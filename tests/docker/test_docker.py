@@ -26,7 +26,20 @@ STOP_MARGIN = 0.4
 
 HTTPD = ["httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/www"]  # /health is a file
 HEALTH = ["--health-url", "http://127.0.0.1:8080/health", "--health-interval", "300ms"]
-DEMO_APP = ["-e", "PORT=8080"]  # demo-app serves 127.0.0.1:$PORT
+DEMO_APP_ENV = ["-e", "PORT=8080"]  # demo-app serves 127.0.0.1:$PORT
+
+
+def wait_status(c, predicate, what, timeout=15):
+    """`resil-init status` run inside the container, until predicate holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = c.exec("/resil-init", "status")
+        status = json.loads(proc.stdout) if proc.returncode == 0 else None
+        if status and predicate(status):
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"status not {what} within {timeout}s: {proc.stdout}{proc.stderr}")
+        time.sleep(0.2)
 
 
 def read_version():
@@ -41,7 +54,7 @@ def test_dockerfile_image_runs_its_static_binary():
     assert read_version() in out
 
 
-def test_dockerfile_image_holds_only_the_binary_under_300_kb():
+def test_dockerfile_image_is_under_300_kb_with_resil_init_as_entrypoint():
     assert int(docker("image", "inspect", "--format", "{{.Size}}", INIT_IMAGE).stdout) < 300_000
     entrypoint = docker("image", "inspect", "--format", "{{json .Config.Entrypoint}}", INIT_IMAGE).stdout
     assert json.loads(entrypoint) == ["/resil-init", "--"]
@@ -121,7 +134,7 @@ def test_docker_stop_with_app_and_leftover_ignoring_term_fits_one_grace(run, tes
 
 @pytest.mark.parametrize("sig", ["HUP", "USR1"])
 def test_docker_kill_signal_reaches_the_app(run, test_image, sig):
-    c = run(*DEMO_APP, test_image, "--", "/apps/demo-app")
+    c = run(*DEMO_APP_ENV, test_image, "--", "/apps/demo-app")
     c.wait_log(r"^demo-app\[\d+\]: listening")
     docker("kill", "-s", sig, c.id)
     c.wait_log(rf"^demo-app\[\d+\]: .*SIG{sig}.*received")
@@ -177,7 +190,7 @@ def test_docker_restart_policy_restarts_the_container_on_resil_inits_exit_code(r
 
 
 def test_docker_run_init_puts_tini_above_resil_init(run, test_image):
-    c = run("--init", *DEMO_APP, test_image, "--", "/apps/demo-app")
+    c = run("--init", *DEMO_APP_ENV, test_image, "--", "/apps/demo-app")
     c.wait_log(r"^demo-app\[\d+\]: listening")
     assert c.exec("cat", "/proc/1/comm").stdout.strip() == "docker-init"
     status = wait_status(c, lambda st: st["app"]["state"] == "running", "running")
@@ -191,19 +204,6 @@ def test_docker_run_init_puts_tini_above_resil_init(run, test_image):
 
 
 # --- status and probe through docker exec ---------------------------------------
-
-
-def wait_status(c, predicate, what, timeout=15):
-    """`resil-init status` run inside the container, until predicate holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        proc = c.exec("/resil-init", "status")
-        status = json.loads(proc.stdout) if proc.returncode == 0 else None
-        if status and predicate(status):
-            return status
-        if time.monotonic() > deadline:
-            raise AssertionError(f"status not {what} within {timeout}s: {proc.stdout}{proc.stderr}")
-        time.sleep(0.2)
 
 
 def test_status_through_docker_exec(run, test_image):
@@ -237,10 +237,6 @@ def scratch_image():
     return SCRATCH_IMAGE
 
 
-def health_status(c):
-    return c.inspect("{{if .State.Health}}{{.State.Health.Status}}{{end}}")
-
-
 # what `docker export` shows in any container: files Docker itself adds
 DOCKER_ADDED = {".dockerenv", "dev/console", "etc/hostname", "etc/hosts", "etc/resolv.conf"}
 
@@ -270,6 +266,23 @@ def test_scratch_example_healthcheck_makes_docker_unhealthy_when_the_app_is(run,
     docker("run", "--rm", "--network", f"container:{c.id}", "--entrypoint", "wget", test_image,
            "-q", "-O-", "http://127.0.0.1:8080/unhealthy")  # fmt: skip
     c.wait_state(lambda s: s["Health"]["Status"] == "unhealthy", timeout=30, what="unhealthy")
+    assert c.state()["Running"]
+
+
+def test_scratch_image_without_a_writable_run_supervises_but_cannot_serve_probe(run, test_image):
+    """What the example's VOLUME /run is for: the same image without it."""
+    bare = "resil-test/scratch-bare"
+    dockerfile = (
+        "FROM scratch\n"
+        f"COPY --from={INIT_IMAGE} /resil-init /resil-init\n"
+        f"COPY --from={test_image} /apps/demo-app /demo-app\n"
+        'ENTRYPOINT ["/resil-init", "--", "/demo-app"]\n'
+    )
+    docker("build", "-t", bare, "-", input=dockerfile)  # no context: everything comes from images
+    c = run(*DEMO_APP_ENV, bare)
+    c.wait_log(r"^demo-app\[\d+\]: listening")
+    assert re.search(r"^resil-init\[1\]: warn: .*status", c.logs(), re.MULTILINE), c.logs()
+    assert c.exec("/resil-init", "probe").returncode == 1
     assert c.state()["Running"]
 
 
