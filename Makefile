@@ -77,11 +77,23 @@ test-static: build/resil-init-static examples
 	RESIL_INIT_BIN=$(abspath build/resil-init-static) RESIL_EXAMPLES=$(abspath build/examples) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
+# resil-init under a real Docker engine: the Dockerfile built and its image run
+# (as root; installs docker.io itself, ~10 minutes the first time). tests/docker/run.sh
+.PHONY: test-docker
+test-docker:
+	bash tests/docker/run.sh
+
 demo: $(BIN) examples
 	$(PYTHON) examples/demo.py
 
 bench: $(BIN) build/resil-init-static examples
 	sh bench/run.sh
+
+# docker stop latency and start overhead under a real Docker engine: resil-init
+# vs `docker run --init` vs no init (as root, like test-docker). bench/docker.sh
+.PHONY: bench-docker
+bench-docker:
+	bash bench/docker.sh
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/resil-init
