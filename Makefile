@@ -4,6 +4,39 @@ PYTHON  ?= /usr/bin/python3
 PREFIX  ?= /usr/local
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
+# --- packages ----------------------------------------------------------------
+# Before anything below asks pkg-config or the compiler, scripts/deps.sh makes
+# sure the Debian packages the goals need are there: it installs the missing
+# ones as root, otherwise it names the command to run and make stops. One
+# dpkg-query when all is present; sub-makes skip what was checked already.
+# RESIL_SKIP_DEPS=1 skips it (e.g. not Debian, packages installed by hand).
+DEPS_all          := build
+DEPS_test         := test
+DEPS_unit         := test
+DEPS_integration  := test
+DEPS_test-asan    := test
+DEPS_demo         := demo
+DEPS_lint         := lint
+DEPS_format       := lint
+DEPS_static       := static
+DEPS_test-static  := static test
+DEPS_bench        := bench
+NO_DEPS_GOALS     := clean deps-check
+DEPS_TARGETS := $(sort $(foreach g,$(or $(MAKECMDGOALS),all),\
+  $(if $(filter $(g),$(NO_DEPS_GOALS)),,$(or $(DEPS_$(g)),build))))
+DEPS_TODO := $(filter-out $(RESIL_DEPS_DONE),$(DEPS_TARGETS))
+ifneq ($(RESIL_SKIP_DEPS),1)
+ifneq ($(DEPS_TODO),)
+# its output goes to the terminal; its last words (stderr) become make's error
+DEPS_ERROR := $(shell sh scripts/deps.sh $(if $(findstring n,$(firstword -$(MAKEFLAGS))),--dry-run) \
+  $(DEPS_TODO) 3>&1 1>&2 2>&3)
+ifneq ($(.SHELLSTATUS),0)
+$(error $(or $(DEPS_ERROR),scripts/deps.sh $(DEPS_TODO) failed))
+endif
+endif
+endif
+export RESIL_DEPS_DONE := $(sort $(RESIL_DEPS_DONE) $(DEPS_TARGETS))
+
 PKGS        := libcurl libcjson
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson)
@@ -32,7 +65,8 @@ LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all static test unit integration test-static test-asan demo install lint format bench clean examples
+.PHONY: all static test unit integration test-static test-asan demo install lint format bench clean examples \
+  deps-check
 
 all: $(BIN) examples
 
@@ -76,6 +110,10 @@ build/resil-init-static: $(SRCS) $(wildcard include/resil/*.h) scripts/build-sta
 test-static: build/resil-init-static examples
 	RESIL_INIT_BIN=$(abspath build/resil-init-static) RESIL_EXAMPLES=$(abspath build/examples) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+# What scripts/deps.sh would install for the goals given in DEPS (no install).
+deps-check:
+	sh scripts/deps.sh --dry-run $(or $(DEPS),build)
 
 demo: $(BIN) examples
 	$(PYTHON) examples/demo.py
