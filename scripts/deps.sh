@@ -1,5 +1,5 @@
 #!/bin/sh
-# shellcheck disable=SC2086 # package lists are split on purpose
+# shellcheck disable=SC2086,SC2069 # package lists split on purpose; apt: its stderr shown, its stdout not
 # Make sure the Debian packages a make target needs are installed.
 #
 # The Makefile runs this before `make`, `make demo`, `make test` & co., so the
@@ -204,18 +204,18 @@ if [ -z "$need_update" ]; then
 fi
 if [ -n "$need_update" ]; then
 	echo "deps: apt-get update"
-	$APT update -qq 2>&1 || {
+	$APT update -qq 2>&1 >/dev/null || {
 		echo "deps: apt-get update failed" >&2
 		exit 1
 	}
 fi
 echo "deps: $install_cmd"
-if ! $APT install -y -qq --no-install-recommends $missing 2>&1; then
+if ! $APT install -y -qq --no-install-recommends $missing 2>&1 >/dev/null; then
 	# package lists older than the archive (files gone): once more, refreshed
 	[ -n "$need_update" ] || {
 		echo "deps: apt-get update (the install failed with the current lists)"
-		$APT update -qq 2>&1 &&
-			$APT install -y -qq --no-install-recommends $missing 2>&1
+		$APT update -qq 2>&1 >/dev/null &&
+			$APT install -y -qq --no-install-recommends $missing 2>&1 >/dev/null
 	} || {
 		echo "deps: $install_cmd failed" >&2
 		exit 1
