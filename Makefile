@@ -4,6 +4,12 @@ PYTHON  ?= /usr/bin/python3
 PREFIX  ?= /usr/local
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
+# The static binary's architecture (Debian's names): this machine's by default
+# (make's own MAKE_HOST, e.g. x86_64-pc-linux-gnu: no process to ask).
+ARCH    ?= $(firstword $(subst -, ,$(MAKE_HOST)))
+override ARCH := $(patsubst x86_64,amd64,$(patsubst aarch64,arm64,$(ARCH)))
+static_bin = build/resil-init-static$(if $(filter amd64,$(1)),,-$(1))
+
 # --- packages ----------------------------------------------------------------
 # Before anything below asks pkg-config or the compiler, scripts/deps.sh makes
 # sure the Debian packages the goals need are there: it installs the missing
@@ -18,9 +24,11 @@ DEPS_test-asan    := test
 DEPS_demo         := demo
 DEPS_lint         := lint
 DEPS_format       := lint
-DEPS_static       := static
-DEPS_test-static  := static test
+DEPS_static       := static-$(ARCH)
+DEPS_test-static  := static-amd64 test
+DEPS_test-arm64   := test-arm64
 DEPS_bench        := bench
+DEPS_dist         := static-amd64 static-arm64
 NO_DEPS_GOALS     := clean deps-check
 DEPS_TARGETS := $(sort $(foreach g,$(or $(MAKECMDGOALS),all),\
   $(if $(filter $(g),$(NO_DEPS_GOALS)),,$(or $(DEPS_$(g)),build))))
@@ -65,8 +73,8 @@ LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all static test unit integration test-static test-asan demo install lint format bench clean examples \
-  deps-check
+.PHONY: all static test unit integration test-static test-arm64 test-asan demo install lint format bench \
+  clean examples dist deps-check
 
 all: $(BIN) examples
 
@@ -101,15 +109,25 @@ test-asan:
 	$(MAKE) SAN=1 test
 
 # The static musl binary: the same steps as the Dockerfile's build stage.
-static: build/resil-init-static
+# ARCH=arm64 builds build/resil-init-static-arm64 (cross-compiled on amd64).
+static: $(call static_bin,$(ARCH))
 
-build/resil-init-static: $(SRCS) $(wildcard include/resil/*.h) scripts/build-static.sh
-	sh scripts/build-static.sh
+build/resil-init-static build/resil-init-static-arm64: $(SRCS) $(wildcard include/resil/*.h) \
+  scripts/build-static.sh
+	sh scripts/build-static.sh --arch $(if $(findstring -arm64,$@),arm64,amd64)
 
 # The init-core and supervision suites against the static binary.
 test-static: build/resil-init-static examples
 	RESIL_INIT_BIN=$(abspath build/resil-init-static) RESIL_EXAMPLES=$(abspath build/examples) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+# The aarch64 binary under qemu-user: init-core and supervision suites, the demo.
+test-arm64: build/resil-init-static-arm64 examples
+	sh scripts/test-arm64.sh
+
+# Release tarballs for each architecture, with the man page and SHA-256 sums.
+dist: build/resil-init-static build/resil-init-static-arm64
+	sh scripts/dist.sh build/resil-init-static build/resil-init-static-arm64
 
 # What scripts/deps.sh would install for the goals given in DEPS (no install).
 deps-check:

@@ -32,6 +32,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("RESIL_INIT_BIN") or REPO / "build" / "resil-init").resolve()
+#: What /proc/PID/exe of a running resil-init names: BIN, or under qemu-user
+#: (`make test-arm64`) the emulator, which runs the guest binary in its process.
+EXE = Path(os.environ.get("RESIL_INIT_EXE") or BIN).resolve()
 EXAMPLES = Path(os.environ.get("RESIL_EXAMPLES") or REPO / "build" / "examples")
 PROGS = Path(__file__).resolve().parent / "progs"
 PYTHON = sys.executable or "/usr/bin/python3"
@@ -253,7 +256,7 @@ class Init:
                 exe = os.readlink(f"/proc/{child}/exe")
             except OSError:
                 continue
-            if exe == str(BIN):  # exec'd, not the forked unshare any more
+            if exe == str(EXE):  # exec'd, not the forked unshare any more
                 return child
         return None
 
