@@ -33,8 +33,9 @@ set -eu
 # --- what each target needs (Debian package names) --------------------------
 # gcc's Recommends (libc6-dev) are not installed with --no-install-recommends.
 pkgs_build='gcc libc6-dev make pkg-config libcurl4-openssl-dev libcjson-dev'
+# groff-base: test_docs renders the man page
 pkgs_test='libcmocka-dev python3 python3-pytest python3-yaml python3-prometheus-client
-	util-linux procps file strace'
+	util-linux procps file strace groff-base'
 pkgs_demo='python3 util-linux'
 pkgs_lint='clang-format clang-tidy cppcheck'
 # build-static.sh: musl-gcc, gcc-ar & co., cmake for cJSON, dpkg-source (and
