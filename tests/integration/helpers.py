@@ -251,12 +251,15 @@ class Init:
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.proc.args[0]} exited with {self.proc.returncode} before "
                                  f"resil-init started: {self.stderr_text()!r}")
+        # The same file, not the same name: in another mount namespace (unshare
+        # inside a chroot) the exe link names the path as seen from outside.
+        want = os.stat(EXE)
         for child in children_of(self.proc.pid):
             try:
-                exe = os.readlink(f"/proc/{child}/exe")
+                exe = os.stat(f"/proc/{child}/exe")
             except OSError:
                 continue
-            if exe == str(EXE):  # exec'd, not the forked unshare any more
+            if (exe.st_dev, exe.st_ino) == (want.st_dev, want.st_ino):  # exec'd, not unshare any more
                 return child
         return None
 
