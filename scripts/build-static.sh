@@ -65,6 +65,7 @@ aarch64) HOST_ARCH=arm64 ;;
 *) HOST_ARCH=$(uname -m) ;;
 esac
 ARCH=${ARCH:-$HOST_ARCH}
+case $ARCH in x86_64) ARCH=amd64 ;; aarch64) ARCH=arm64 ;; esac # uname -m's names
 # GNU triplet (Debian's cross compilers), musl's directory, what file(1) says
 case $ARCH in
 amd64) GNU_TRIPLET=x86_64-linux-gnu MUSL_TRIPLET=x86_64-linux-musl FILE_ARCH=x86-64 ;;
