@@ -143,7 +143,9 @@ fetch_source() {
 	fi
 	have_deb_src || { add_deb_src && apt_update; }
 	log "source $1: apt-get source --download-only $1"
-	if ! apt_source "$1"; then
+	# quiet: APT's error is expected when the deb-src entry was added after
+	# the last apt-get update (scripts/deps.sh updates only for packages)
+	if ! apt_source "$1" 2>/dev/null; then
 		# deb-src present but its index not downloaded yet (e.g. a fresh image)
 		is_root || die "apt-get source $1 failed (not root, cannot run apt-get update)"
 		APT_UPDATED=
