@@ -270,9 +270,18 @@ void conn_server_free(struct conn_server *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->limits.max_conns; i++)
-        if (s->slots[i].fd >= 0)
-            close_conn(&s->slots[i]);
+    for (size_t i = 0; i < s->limits.max_conns; i++) {
+        struct conn *c = &s->slots[i];
+        if (c->fd < 0)
+            continue;
+        /* An answer given but not yet written gets one try: the loop is ending. */
+        if (c->out && c->out_off < c->out_len) {
+            ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)n;
+        }
+        close_conn(c);
+    }
     loop_del_fd(s->loop, s->listen_fd);
     loop_timer_free(s->timer);
     free(s->slots);

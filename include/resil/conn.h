@@ -47,7 +47,8 @@ struct conn_limits {
 struct conn_server *conn_server_new(struct loop *loop, int listen_fd,
                                     const struct conn_limits *limits,
                                     const struct conn_handler *handler);
-/* Closes every open connection (calling closed) and stops watching the listener. */
+/* Closes every open connection (calling closed; an answer not yet written gets
+ * one non-blocking try) and stops watching the listener. */
 void conn_server_free(struct conn_server *s);
 size_t conn_server_open_count(const struct conn_server *s);
 
