@@ -201,7 +201,7 @@ static void memory_and_oom_kills_since_start(void **state)
                               .limit_bytes = 512u << 20,
                               .working_set_bytes = 300u << 20,
                               .oom_kills = 4,
-                              .tier = TIER_WARNING};
+                              .tier = MEMORY_TIER_WARNING};
     metrics_set_memory(&m, &s);
     const char *body = render(&m);
     assert_true(sample(body, "resil_memory_limit_bytes") == 512u << 20);
@@ -211,7 +211,7 @@ static void memory_and_oom_kills_since_start(void **state)
     assert_true(sample(body, "resil_memory_oom_kills_total") == 0); /* the 4 came before */
     s.oom_kills = 6;
     s.limited = false;
-    s.tier = TIER_CRITICAL;
+    s.tier = MEMORY_TIER_CRITICAL;
     metrics_set_memory(&m, &s);
     body = render(&m);
     assert_true(sample(body, "resil_memory_oom_kills_total") == 2);
