@@ -29,6 +29,7 @@ struct conn {
     uint64_t deadline_ms; /* CLOCK_MONOTONIC ms, 0: none */
     bool held;
     bool in_callback; /* a reply is written when the callback returns */
+    bool lingering;   /* answered over a request too large: waiting for the peer's end */
 };
 
 struct conn_server {
@@ -73,6 +74,34 @@ static void close_conn(struct conn *c)
     rearm_timer(s);
 }
 
+/* Unread bytes at close make the kernel send a reset, which can destroy the
+ * answer before the peer reads it: what has arrived is read away first. */
+static void discard_input(struct conn *c)
+{
+    char scratch[4096];
+    for (int i = 0; i < 16; i++)
+        if (recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT) <= 0)
+            return;
+}
+
+/* A peer still sending a request too large gets the answer, our end of the
+ * stream, and until its deadline to stop: then the close resets nothing. */
+static void linger(struct conn *c)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->lingering = true;
+    loop_mod_fd(c->server->loop, c->fd, EPOLLIN | EPOLLRDHUP);
+}
+
+static void on_lingering(struct conn *c)
+{
+    char scratch[4096];
+    ssize_t n = recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        return;
+    close_conn(c);
+}
+
 /* Writes what the socket takes; closes once all is out or the peer is gone. */
 static void flush(struct conn *c)
 {
@@ -91,6 +120,11 @@ static void flush(struct conn *c)
         }
         break;
     }
+    if (c->out_off == c->out_len && c->len == c->server->limits.request_max) {
+        linger(c);
+        return;
+    }
+    discard_input(c);
     close_conn(c);
 }
 
@@ -138,7 +172,9 @@ static void on_conn_event(struct loop *loop, int fd, uint32_t events, void *data
     (void)loop;
     (void)fd;
     struct conn *c = data;
-    if (c->out) {
+    if (c->lingering) {
+        on_lingering(c);
+    } else if (c->out) {
         flush(c);
     } else if (c->held) {
         if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "resil/config.h"
 #include "resil/conn.h"
 #include "resil/listen.h"
 #include "resil/metrics.h"
@@ -334,12 +335,6 @@ int control_request(const char *path, const char *line, uint64_t timeout_ms, cha
     return 0;
 }
 
-static int client_usage(const char *cmd, const char *msg)
-{
-    fprintf(stderr, "resil-init %s: %s (usage: resil-init %s [--state-dir DIR])\n", cmd, msg, cmd);
-    return 2;
-}
-
 /* Splits "ok DETAIL\n..." / "error REASON\n": the body after the first line. */
 static const char *first_line(char *answer, bool *ok)
 {
@@ -353,19 +348,11 @@ static const char *first_line(char *answer, bool *ok)
 int control_command(int argc, char **argv)
 {
     const char *cmd = argv[0];
-    const char *dir_arg = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc)
-            dir_arg = argv[++i];
-        else if (strncmp(argv[i], "--state-dir=", 12) == 0)
-            dir_arg = argv[i] + 12;
-        else
-            return client_usage(cmd, "unexpected argument");
-    }
-    const char *env_dir = getenv("RESIL_STATE_DIR");
-    if (!dir_arg && env_dir && *env_dir)
-        dir_arg = env_dir;
-    char *dir = status_dir_resolve(dir_arg, false);
+    struct resil_config cfg;
+    if (status_parse_dir_args(argc, argv, &cfg) < 0)
+        return 2;
+    char *dir = status_dir_resolve(cfg.state_dir, false);
+    config_free(&cfg);
     if (!dir) {
         fprintf(stderr, "resil-init %s: no state directory\n", cmd);
         return 1;
@@ -390,7 +377,7 @@ int control_command(int argc, char **argv)
         return 1;
     }
     if (restart)
-        printf("%s\n", answer[2] ? answer + 3 : "restarted");
+        printf("restarted%s%s\n", answer[2] ? ": " : "", answer[2] ? answer + 3 : "");
     else
         fputs(body, stdout);
     return fflush(stdout) == 0 ? 0 : 1;

@@ -122,7 +122,10 @@ static int parse_host_port(const char *text, const char *rest, struct listen_add
     if (!colon) {
         if (!parse_port(rest, &out->port))
             return fail(err, errlen,
-                        "address '%s': expected PORT, HOST:PORT, [IPV6]:PORT or unix:PATH", text);
+                        rest[0] && strspn(rest, "0123456789") == strlen(rest)
+                            ? "address '%s': port must be a number 0-65535"
+                            : "address '%s': expected PORT, HOST:PORT, [IPV6]:PORT or unix:PATH",
+                        text);
         out->kind = LISTEN_ANY;
         return 0;
     }
@@ -147,7 +150,7 @@ int listen_parse(const char *text, struct listen_addr *out, char *err, size_t er
 {
     memset(out, 0, sizeof *out);
     if (!text || !*text)
-        return fail(err, errlen, "empty address");
+        return fail(err, errlen, "must not be empty");
     const char *rest = text;
     /* NAME= comes before any ':', so "unix:/a=b" is a path, not a name. */
     const char *eq = strchr(text, '=');

@@ -182,7 +182,8 @@ static void render_memory(struct out *o, const struct metrics *m)
           "Working set of the container's cgroup: usage minus inactive file cache.",
           (unsigned long long)m->working_set);
     family(o, "resil_memory_tier", "gauge", "1 for the current memory tier, 0 for the others.");
-    static const enum memory_tier tiers[] = {MEMORY_TIER_NORMAL, MEMORY_TIER_WARNING, MEMORY_TIER_CRITICAL};
+    static const enum memory_tier tiers[] = {MEMORY_TIER_NORMAL, MEMORY_TIER_WARNING,
+                                             MEMORY_TIER_CRITICAL};
     for (size_t i = 0; i < sizeof tiers / sizeof tiers[0]; i++)
         put(o, "resil_memory_tier{tier=\"%s\"} %d\n", memory_tier_name(tiers[i]),
             m->tier == tiers[i]);
