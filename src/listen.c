@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "resil/util.h"
+
 /* More sockets than this would be a typo, and the child keeps their temporary
  * copies on its stack. */
 #define LISTEN_SET_MAX 64
@@ -50,18 +52,10 @@ static bool name_valid(const char *name, size_t len)
 
 static bool parse_port(const char *s, unsigned *out)
 {
-    size_t len = strlen(s);
-    if (len == 0 || len > 5)
+    uint64_t v;
+    if (util_parse_u64(s, 65535, &v) < 0)
         return false;
-    unsigned v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    if (v > 65535)
-        return false;
-    *out = v;
+    *out = (unsigned)v;
     return true;
 }
 
