@@ -1128,8 +1128,9 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
     metrics_init(&sup->metrics, cfg->health_url != NULL);
     if (supervisor_restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms) <
         0) {
-        plan_exit(sup, 70, "resil-init failed: no memory for a restart budget of %u "
-                           "(--max-restarts)",
+        plan_exit(sup, 70,
+                  "resil-init failed: no memory for a restart budget of %u "
+                  "(--max-restarts)",
                   cfg->max_restarts);
         return 70;
     }
