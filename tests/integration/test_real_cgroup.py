@@ -334,10 +334,14 @@ def test_real_memory_restart(real_cgroup, runs, tmp_path):
     above --memory-restart 160M, so the app is restarted (reason memory) into
     emergency mode; the second run allocates nothing and exits 0."""
     out, state = tmp_path / "starts.jsonl", tmp_path / "state"
+    # The working set crosses 160M with a quarter of the 200 MiB still to
+    # touch, 0.3 s of work idle and seconds of it under load: --defer-term has
+    # the hog report its allocation before the restart's SIGTERM ends it, and
+    # the long --grace keeps SIGKILL from cutting a slow allocation short.
     r = start(runs, real_cgroup, tmp_path,
-              [*COMMON, "--restart", "on-failure", "--max-restarts", "1", "--state-dir", state,
-               "--memory-restart", "160M", "--memory-restart-for", "300ms",
-               "--", *hog(out, mb=200), "--hold", "8"])
+              [*COMMON, "--grace", "30s", "--restart", "on-failure", "--max-restarts", "1",
+               "--state-dir", state, "--memory-restart", "160M", "--memory-restart-for", "300ms",
+               "--", *hog(out, mb=200), "--hold", "8", "--defer-term"])
     assert r.wait(timeout=30) == 0, r.stderr_text()
     lines = starts(out)
     assert {"allocated": 200} in lines, lines

@@ -7,7 +7,10 @@ Middle children each fork a batch of grandchildren and exit at once; each
 grandchild sleeps 5 ms (so its parent is gone and it is reparented to PID 1)
 and exits. The app then waits until no process but itself and PID 1 is alive,
 and until no zombie whose parent is PID 1 is left, within TIMEOUT seconds.
-Prints "orphans=N zombies=Z live=L" and exits 0 when Z and L are 0, else 1.
+Once every orphan is forked it writes "orphans.py: forked N" to stderr (forking
+is the slow part on a loaded machine, so a test can bound it apart from the
+reaping), then prints "orphans=N zombies=Z live=L" and exits 0 when Z and L are
+0, else 1.
 """
 
 import os
@@ -48,6 +51,7 @@ while made < count:
         print(f"fork failed after {made} orphans", flush=True)
         sys.exit(1)
     made += n
+print(f"orphans.py: forked {made}", file=sys.stderr, flush=True)
 
 deadline = time.monotonic() + timeout
 while True:
