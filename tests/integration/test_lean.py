@@ -8,16 +8,18 @@ per process); CI installs it (.ci/run). Context switches come from
 /proc/PID/status of resil-init itself.
 """
 
+import json
 import os
 import re
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import (BIN, UNSHARE, Init, children_of, prog, read_lines, require_bin,
+from helpers import (BIN, UNSHARE, Init, base_env, children_of, prog, read_lines, require_bin,
                      require_pidns, wait_file, wait_for, wait_line_in)
 
 STRACE = shutil.which("strace")
@@ -232,3 +234,38 @@ def test_a_short_run_does_only_the_work_something_uses(tmp_path, pid1):
         f"a /proc scan for leftovers after the reap found no child: {paths}")
     assert not [p for p, flags in opened if p.endswith("memory.pressure") and "O_RDWR" in flags], (
         "a PSI trigger was created for a run that nothing watches")
+
+
+def fs_type(path):
+    r = subprocess.run(["stat", "-f", "-c", "%T", str(path)], capture_output=True, text=True)
+    return r.stdout.strip()
+
+
+@PENDING
+@pytest.mark.parametrize("run_fs", ["tmpfs", "disk"])
+def test_the_default_state_dir_is_on_a_tmpfs_and_status_finds_it(tmp_path, run_fs):
+    """No --state-dir: status.json goes to /run/resil-init when /run is a tmpfs,
+    else to /dev/shm/resil-init (a tmpfs in every container), and `resil-init
+    status` run by the app finds it there. In a private mount namespace, with a
+    fresh tmpfs on /dev/shm and /run a tmpfs or a directory on disk."""
+    require_bin()
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    disk = tmp_path / "run-on-disk"
+    disk.mkdir()
+    if run_fs == "disk" and fs_type(disk) in ("tmpfs", "ramfs"):
+        pytest.skip(f"{tmp_path} is on a tmpfs here: no directory on disk to put /run on")
+    out, where = tmp_path / "status.out", tmp_path / "where"
+    app = (f'"{BIN}" status > "{out}"; '
+           f'ls /run/resil-init/status.json /dev/shm/resil-init/status.json > "{where}" 2>/dev/null; '
+           "exit 0")
+    mount_run = "mount -t tmpfs tmpfs /run" if run_fs == "tmpfs" else f'mount --bind "{disk}" /run'
+    script = (f"mount --make-rprivate / && mount -t tmpfs tmpfs /dev/shm && {mount_run} && "
+              f'exec "{BIN}" -- sh -c \'{app}\'')
+    r = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True,
+                       timeout=30, env=base_env(), stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert doc["app"]["state"] in ("running", "starting"), doc
+    want = "/run/resil-init/status.json" if run_fs == "tmpfs" else "/dev/shm/resil-init/status.json"
+    assert where.read_text().split() == [want]
