@@ -58,6 +58,7 @@ struct published_health {
 struct supervisor {
     const struct resil_config *cfg;
     char **envp;
+    pid_t pid; /* resil-init's own */
     bool pid1;
     struct loop *loop;
     struct signals *signals;
@@ -95,6 +96,7 @@ struct supervisor {
     /* the end */
     bool finishing;
     bool completed;
+    bool leftovers_signalled; /* the first SIGTERM to what is left went out */
     bool leftovers_killed;
     bool reaping;
     int exit_code;
@@ -187,7 +189,7 @@ static void publish(struct supervisor *sup)
     if (!sup->state_dir)
         return;
     struct status_snapshot snap = {
-        .resil_pid = (int)getpid(),
+        .resil_pid = (int)sup->pid,
         .app_pid = (int)sup->app.pid,
         .state = sup->state,
         .started_at_ms = sup->started_at_ms,
@@ -277,11 +279,22 @@ static void finish(struct supervisor *sup, int code, const char *fmt, ...)
     if (sup->memory)
         memory_watch(sup->memory, false);
     set_state(sup, STATUS_APP_EXITED);
-
-    child_signal_leftovers(sup->pid1, sup->app_pgid, SIGTERM, &sup->signalled);
-    loop_timer_arm(sup->final_timer, sup->cfg->grace_ms);
+    /* The leftovers are dealt with once the reap is through (after_reap). */
     if (!sup->reaping)
         reap_children(sup);
+}
+
+/* With no child left there is nothing to wait for and nothing to scan /proc
+ * for: a timer and a scan only for processes that are still there. */
+static void signal_leftovers_once(struct supervisor *sup, bool no_children_left)
+{
+    sup->leftovers_signalled = true;
+    if (no_children_left) {
+        child_signal_strays(sup->pid1, sup->app_pgid, SIGTERM);
+        return;
+    }
+    child_signal_leftovers(sup->pid1, sup->app_pgid, SIGTERM, &sup->signalled);
+    loop_timer_arm(sup->final_timer, sup->cfg->grace_ms);
 }
 
 static void on_final_grace(struct loop *loop, struct loop_timer *timer, void *data)
@@ -362,12 +375,14 @@ static void on_backoff_done(struct loop *loop, struct loop_timer *timer, void *d
 
 /* --- stopping the app --- */
 
+/* sig: what the app is sent; 0 when the caller has sent it already. */
 static void begin_stop(struct supervisor *sup, enum stop_cause cause, int sig, bool single)
 {
+    if (sig)
+        signals_send_to_app(sup->app.pid, single, sig);
     sup->stop_cause = cause;
     if (sup->health)
         health_app_stopped(sup->health);
-    signals_send_to_app(sup->app.pid, single, sig);
     if (!loop_timer_armed(sup->grace_timer))
         loop_timer_arm(sup->grace_timer, sup->cfg->grace_ms);
     /* An app stopped for being unhealthy shows so until it is gone. */
@@ -459,14 +474,18 @@ static void enter_backoff(struct supervisor *sup)
 
 /* tier_before_exit: the last sample taken while the app lived; once it is dead
  * its memory is freed and a fresh sample says nothing about its end. */
-static bool died_of_oom(struct supervisor *sup, int status, enum memory_tier tier_before_exit)
+/* The cgroup is read again only where the answer changes something: a restart
+ * may follow (reason oom, emergency mode), or the app died of SIGKILL (the
+ * reason line says whether the OOM killer did it). */
+static bool died_of_oom(struct supervisor *sup, int status, enum memory_tier tier_before_exit,
+                        bool restart_may_follow)
 {
-    if (!sup->memory)
+    bool sigkill = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    if (!sup->memory || !(sigkill || restart_may_follow))
         return false;
     if (memory_oom_since_start(sup->memory))
         return true;
-    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !sup->app_killed_after_grace &&
-           tier_before_exit == MEMORY_TIER_CRITICAL;
+    return sigkill && !sup->app_killed_after_grace && tier_before_exit == MEMORY_TIER_CRITICAL;
 }
 
 static void record_exit(struct supervisor *sup, int status, const char *reason)
@@ -506,7 +525,8 @@ static void end_by_itself(struct supervisor *sup, int status, const char *what,
                           enum memory_tier tier_before_exit)
 {
     bool failure = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    bool oom = failure && died_of_oom(sup, status, tier_before_exit);
+    bool restart = restart_allowed_by_policy(sup->cfg, failure) && sup->cfg->max_restarts > 0;
+    bool oom = failure && died_of_oom(sup, status, tier_before_exit, restart);
     const char *reason = oom ? "oom" : failure ? "crash" : "exit";
     int code = oom ? 137 : child_status_code(status);
     char desc[DESC_MAX];
@@ -515,7 +535,7 @@ static void end_by_itself(struct supervisor *sup, int status, const char *what,
     else
         snprintf(desc, sizeof desc, "%s", what);
     record_exit(sup, status, reason);
-    if (restart_allowed_by_policy(sup->cfg, failure) && sup->cfg->max_restarts > 0)
+    if (restart)
         schedule_restart(sup, reason, code, desc);
     else if (restart_allowed_by_policy(sup->cfg, failure))
         finish(sup, code, "%s; not restarting (--max-restarts 0)", desc);
@@ -530,9 +550,8 @@ static void on_app_exit(struct supervisor *sup, int status)
     if (sup->health)
         health_app_stopped(sup->health);
     enum memory_tier tier_before_exit = MEMORY_TIER_UNKNOWN;
-    if (sup->memory) {
+    if (sup->memory) { /* read again only if the end asks (died_of_oom) */
         tier_before_exit = memory_current(sup->memory)->tier;
-        memory_refresh(sup->memory);
         memory_watch(sup->memory, false);
     }
     char what[256];
@@ -587,12 +606,15 @@ static void on_child_exit(void *ctx, pid_t pid, int status)
 static void after_reap(struct supervisor *sup, bool no_children_left)
 {
     if (sup->finishing) {
+        bool first = !sup->leftovers_signalled;
+        if (first)
+            signal_leftovers_once(sup, no_children_left);
         if (no_children_left) {
             complete(sup);
             return;
         }
         /* A subreaper learns of grandchildren only as their parents die. */
-        if (!sup->pid1)
+        if (!first && !sup->pid1)
             child_signal_leftovers(false, sup->app_pgid, sup->leftovers_killed ? SIGKILL : SIGTERM,
                                    sup->leftovers_killed ? NULL : &sup->signalled);
         return;
@@ -630,7 +652,7 @@ static void handle_stop_signal(struct supervisor *sup, int sig, int target)
     config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
     log_info("received SIG%s: forwarding SIG%s to the app, %s grace before SIGKILL", sig_name(sig),
              sig_name(target), grace);
-    begin_stop(sup, STOP_SIGNAL, target, sup->cfg->single_child);
+    begin_stop(sup, STOP_SIGNAL, 0, sup->cfg->single_child); /* handle_signal sent it */
 }
 
 static void handle_signal(struct supervisor *sup, int sig)
@@ -642,6 +664,11 @@ static void handle_signal(struct supervisor *sup, int sig)
     if (!signals_forwardable(sig))
         return;
     int target = signals_rewrite(sup->cfg->rewrite, sig);
+    /* The app gets the signal before anything else is done about it: the log
+     * line, status.json and the grace timer come after the kill(). */
+    bool forward = target != 0 && !sup->finishing && sup->app.pid > 0;
+    if (forward)
+        signals_send_to_app(sup->app.pid, sup->cfg->single_child, target);
     if (target == 0) {
         log_debug("dropped SIG%s (-r %d:0)", sig_name(sig), sig);
         return;
@@ -652,10 +679,8 @@ static void handle_signal(struct supervisor *sup, int sig)
         handle_stop_signal(sup, sig, target);
         return;
     }
-    if (sup->app.pid > 0) {
-        log_debug("forwarding SIG%s as SIG%s", sig_name(sig), sig_name(target));
-        signals_send_to_app(sup->app.pid, sup->cfg->single_child, target);
-    }
+    if (forward)
+        log_debug("forwarded SIG%s as SIG%s", sig_name(sig), sig_name(target));
 }
 
 static void on_signal_fd(struct loop *loop, int fd, uint32_t events, void *data)
@@ -770,6 +795,22 @@ static void on_oom_kill(void *ctx, uint64_t total)
 
 /* --- setup and teardown --- */
 
+static bool memory_interval_given(const struct resil_config *cfg)
+{
+    return config_source_of(cfg, "memory-interval") != CONFIG_SOURCE_DEFAULT;
+}
+
+/* Live readings for the memory options that act on them; for a restart
+ * policy, only what tells an OOM kill at the app's end; otherwise none. */
+static enum memory_watch_level memory_watch_level(const struct resil_config *cfg)
+{
+    if (cfg->memory_restart.set || cfg->pressure_signal || memory_interval_given(cfg))
+        return MEMORY_WATCH_ALL;
+    if (cfg->restart != CONFIG_RESTART_NO && cfg->max_restarts > 0)
+        return MEMORY_WATCH_EVENTS;
+    return MEMORY_WATCH_NONE;
+}
+
 /* Each module gets its own options, taken from the configuration here. */
 static void setup_memory(struct supervisor *sup)
 {
@@ -786,6 +827,8 @@ static void setup_memory(struct supervisor *sup)
         .restart_for_ms = cfg->memory_restart_for_ms,
         .interval_ms = cfg->memory_interval_ms,
         .sample_for_tier_changes = cfg->pressure_signal != 0,
+        .sample_asked = memory_interval_given(cfg),
+        .watch = memory_watch_level(cfg),
     };
     sup->memory = memory_new(sup->loop, &sup->memory_opts, &mcb);
     sup->appenv = (struct appenv_options){
@@ -824,7 +867,8 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
 {
     sup->cfg = cfg;
     sup->envp = envp;
-    sup->pid1 = getpid() == 1;
+    sup->pid = getpid();
+    sup->pid1 = sup->pid == 1;
     /* Orphans of the app must come to resil-init, not to the host's init. */
     if (!sup->pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
         log_warn("cannot become child subreaper: %s", strerror(errno));
