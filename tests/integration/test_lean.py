@@ -24,9 +24,6 @@ from helpers import (BIN, UNSHARE, Init, base_env, children_of, prog, read_lines
 
 STRACE = shutil.which("strace")
 
-# Until the implementation of issue 10 lands on this branch (removed with it).
-PENDING = pytest.mark.xfail(reason="issue 10: forwarding first, lean start, no idle wake-up")
-
 #: One system call line of `strace -xx`: name(args) = result.
 SYSCALL = re.compile(r"^(\w+)\((.*)\)\s+=\s+(-?\w+)")
 
@@ -115,7 +112,6 @@ CASES = {
 }
 
 
-@PENDING
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_forwarded_signal_is_the_first_thing_resil_init_acts_on(tmp_path, case):
     """Right after reading a forwarded signal from its signalfd, resil-init's
@@ -169,7 +165,6 @@ IDLE_RUNS = {
 }
 
 
-@PENDING
 def test_an_idle_resil_init_is_never_woken(init, tmp_path):
     """Side by side, each resil-init supervising `sleep` with no health check
     and no memory option: from one second after the app started, 10 s without a
@@ -207,7 +202,6 @@ def opened_paths(calls):
     return out
 
 
-@PENDING
 @pytest.mark.parametrize("pid1", [True, False], ids=["pid1", "subreaper"])
 def test_a_short_run_does_only_the_work_something_uses(tmp_path, pid1):
     """`resil-init -- /bin/true`: no timer is created (nothing waits on one),
@@ -241,7 +235,6 @@ def fs_type(path):
     return r.stdout.strip()
 
 
-@PENDING
 @pytest.mark.parametrize("run_fs", ["tmpfs", "disk"])
 def test_the_default_state_dir_is_on_a_tmpfs_and_status_finds_it(tmp_path, run_fs):
     """No --state-dir: status.json goes to /run/resil-init when /run is a tmpfs,
