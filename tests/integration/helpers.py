@@ -243,12 +243,17 @@ class Init:
             self._pid = wait_for(self._find_pid, START_TIMEOUT, "resil-init to start")
         return self._pid
 
+    def _candidates(self):
+        """The processes resil-init is looked for among: the children of the
+        process we started (a subclass may look deeper)."""
+        return children_of(self.proc.pid)
+
     def _find_pid(self):
         """resil-init, once exec'd, among the children of the process we started."""
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.proc.args[0]} exited with {self.proc.returncode} before "
                                  f"resil-init started: {self.stderr_text()!r}")
-        for child in children_of(self.proc.pid):
+        for child in self._candidates():
             try:
                 exe = os.readlink(f"/proc/{child}/exe")
             except OSError:

@@ -54,18 +54,9 @@ class TracedInit(Init):
         super().__init__(args, pid1=False, outdir=outdir, via=via,
                          env=base_env({"ASAN_OPTIONS": asan}))
 
-    def _find_pid(self):
-        """resil-init, once exec'd, below strace (and unshare)."""
-        if self.proc.poll() is not None:
-            raise AssertionError(f"strace exited with {self.proc.returncode} before resil-init "
-                                 f"started: {self.stderr_text()!r}")
-        for pid in descendants(self.proc.pid):
-            try:
-                if os.readlink(f"/proc/{pid}/exe") == str(BIN):
-                    return pid
-            except OSError:
-                continue
-        return None
+    def _candidates(self):
+        """resil-init is below strace (and unshare)."""
+        return descendants(self.proc.pid)
 
     def resil_calls(self):
         """(name, args, result) of every system call resil-init made after its
