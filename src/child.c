@@ -39,6 +39,13 @@ static void exec_app(const struct child_spawn *req, volatile int *exec_errno)
     if (give_terminal)
         tcsetpgrp(STDIN_FILENO, getpid());
     loop_close_all_in_child(req->loop);
+    /* After the loop's descriptors are closed, so none of theirs is reused.
+     * (Its LISTEN_PID text is written into resil-init's memory, shared here:
+     * the app's own pid, which is what the parent's copy should say too.) */
+    if (listen_child_setup(req->listen, NULL) < 0) {
+        *exec_errno = errno;
+        _exit(126);
+    }
     signals_restore_in_child(req->signals);
     execvpe(req->argv[0], req->argv, req->envp);
     int err = errno;

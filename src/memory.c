@@ -273,18 +273,18 @@ bool memory_oom_since_start(struct memory_monitor *m)
     return m->start_known && m->cur.oom_kills > m->oom_at_start;
 }
 
-static void open_psi_trigger(struct memory_monitor *m);
+static void arm_psi_now(struct memory_monitor *m, const char *why);
 
-/* The PSI trigger, which only --pressure-signal acts on, is made at the first
- * sample: a run shorter than one --memory-interval never pays for making it,
- * nor for closing it (an RCU grace period at exit, 8-20 ms). */
+/* With --pressure-signal, which acts on every rise of the tier, the first
+ * sample makes the PSI trigger if no memory event has yet: a run shorter than
+ * one --memory-interval never pays for it (its close is an RCU grace period). */
 static void on_timer(struct loop *loop, struct loop_timer *timer, void *data)
 {
     (void)loop;
     (void)timer;
     struct memory_monitor *m = data;
-    if (m->opts->sample_for_tier_changes && !m->psi_tried)
-        open_psi_trigger(m);
+    if (m->opts->sample_for_tier_changes)
+        arm_psi_now(m, "the first sample for --pressure-signal");
     memory_refresh(m);
 }
 
@@ -308,6 +308,8 @@ static void on_psi(struct loop *loop, int fd, uint32_t events, void *data)
     if (events & (EPOLLERR | EPOLLHUP)) { /* the cgroup is gone: stop, or spin */
         log_debug("memory: PSI trigger closed by the kernel");
         close_psi_trigger(m);
+    } else {
+        log_debug("memory: PSI trigger fired");
     }
     memory_refresh(m);
 }
@@ -324,6 +326,8 @@ static int drain(int fd)
     return r < 0 && errno != EINTR ? -1 : 0;
 }
 
+/* Any change is news: memory.high or memory.max was hit (reclaim, and with it
+ * pressure, has begun) or the OOM killer struck. */
 static void on_events(struct loop *loop, int fd, uint32_t events, void *data)
 {
     struct memory_monitor *m = data;
@@ -333,6 +337,7 @@ static void on_events(struct loop *loop, int fd, uint32_t events, void *data)
         log_debug("memory: memory.events unreadable: %s", strerror(errno));
         close_watch_fd(m, &m->events_fd);
     }
+    arm_psi_now(m, "memory.events changed");
     memory_refresh(m);
 }
 
@@ -360,7 +365,7 @@ static void close_psi_trigger(struct memory_monitor *m)
 
 /* Plain files in a fake tree would just be overwritten by the trigger text, so
  * only real cgroup2 files are written to; anything refused falls back to sampling. */
-static void open_psi_trigger(struct memory_monitor *m)
+static void open_psi_trigger(struct memory_monitor *m, const char *why)
 {
     char path[CGROUP_PATH_MAX];
     m->psi_tried = true;
@@ -377,9 +382,28 @@ static void open_psi_trigger(struct memory_monitor *m)
         close(fd);
         return;
     }
-    log_debug("memory: PSI trigger armed on %s", path);
+    log_debug("memory: PSI trigger armed on %s (%s)", path, why);
     m->psi_fd = fd;
     psi_in_loop(m, m->watching);
+}
+
+/* When the trigger is created. Creating one is cheap, but its teardown (at
+ * close, or when resil-init exits) waits for an RCU grace period in the kernel
+ * (8-20 ms measured here), which an app that lives a moment (`resil-init --
+ * true`) must not pay. So it waits for a reason: the cgroup reported a memory
+ * event (memory.high or memory.max hit, or an OOM kill: pressure begins right
+ * there, however young the app), the start found the tier above normal, or
+ * --pressure-signal's first sample came. Never a timer of its own: that would
+ * be a wake-up nothing asked for. */
+static void arm_psi_now(struct memory_monitor *m, const char *why)
+{
+    if (!m->watching || m->psi_tried)
+        return;
+    open_psi_trigger(m, why);
+    /* A sample already scheduled keeps its time; the trigger may make the
+     * fallback sampling unnecessary. */
+    if (!should_sample(m) || !loop_timer_armed(m->timer))
+        update_timer(m);
 }
 
 /* Where memory.events cannot be polled (v1), OOM kills show up in samples. */
@@ -399,6 +423,12 @@ static void open_events_watch(struct memory_monitor *m)
     m->events_fd = fd;
 }
 
+static bool has_pressure_file(const struct memory_monitor *m)
+{
+    char path[CGROUP_PATH_MAX];
+    return cgroup_pressure_path(m->cg, path, sizeof path);
+}
+
 void memory_watch(struct memory_monitor *m, bool on)
 {
     if (!m || m->watching == on)
@@ -414,6 +444,8 @@ void memory_watch(struct memory_monitor *m, bool on)
     if (m->loop && m->opts->watch != MEMORY_WATCH_NONE) {
         psi_in_loop(m, true);
         open_events_watch(m);
+        if (m->cur.tier > MEMORY_TIER_NORMAL && has_pressure_file(m))
+            arm_psi_now(m, "the tier was above normal at the start");
     }
     update_timer(m);
 }

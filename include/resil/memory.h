@@ -86,9 +86,10 @@ void memory_app_started(struct memory_monitor *m);
 bool memory_oom_since_start(struct memory_monitor *m);
 /* on: by opts->watch, POLLPRI on memory.events where it is a real cgroup2
  * file, a sample every --memory-interval where needed (see should_sample in
- * memory.c), and with sample_for_tier_changes a PSI trigger on memory.pressure
- * (created at the first sample, kept for life). off: out of the loop, timers
- * disarmed. Neither reads the files. */
+ * memory.c), and a PSI trigger on memory.pressure, created once (at a run's
+ * first memory event, at a start above tier normal, or with
+ * sample_for_tier_changes at the first sample; never by a timer of its own)
+ * and kept. off: out of the loop, timers disarmed. Neither reads the files. */
 void memory_watch(struct memory_monitor *m, bool on);
 void memory_free(struct memory_monitor *m);
 

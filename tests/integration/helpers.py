@@ -22,6 +22,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("RESIL_INIT_BIN") or REPO / "build" / "resil-init").resolve()
+#: What /proc/PID/exe of a running resil-init names: BIN, or under qemu-user
+#: (`make test-arm64`) the emulator, which runs the guest binary in its process.
+EXE = Path(os.environ.get("RESIL_INIT_EXE") or BIN).resolve()
 EXAMPLES = Path(os.environ.get("RESIL_EXAMPLES") or REPO / "build" / "examples")
 PROGS = Path(__file__).resolve().parent / "progs"
 PYTHON = sys.executable or "/usr/bin/python3"
@@ -163,6 +167,16 @@ def host_pid(ns, inner_pid):
     return None
 
 
+def ipv6_loopback_works():
+    """Whether ::1 can be bound here (some CI hosts run without IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def wait_for(cond, timeout, what):
     """Polls cond() until it returns something truthy; fails after timeout."""
     deadline = time.monotonic() + timeout
@@ -253,12 +267,15 @@ class Init:
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.proc.args[0]} exited with {self.proc.returncode} before "
                                  f"resil-init started: {self.stderr_text()!r}")
+        # The same file, not the same name: in another mount namespace (unshare
+        # inside a chroot) the exe link names the path as seen from outside.
+        want = os.stat(EXE)
         for child in self._candidates():
             try:
-                exe = os.readlink(f"/proc/{child}/exe")
+                exe = os.stat(f"/proc/{child}/exe")
             except OSError:
                 continue
-            if exe == str(BIN):  # exec'd, not the forked unshare any more
+            if (exe.st_dev, exe.st_ino) == (want.st_dev, want.st_ino):  # exec'd, not unshare any more
                 return child
         return None
 
