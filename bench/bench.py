@@ -6,6 +6,7 @@ Usage: python3 bench/bench.py [--save] [--sections a,b,...]
   --sections   run only these sections (names in SECTIONS below)
 Environment (defaults in brackets):
   BENCH_STARTUP_N [200]   runs per candidate and mode in the start-up section
+  BENCH_SIGTERM_N [40]    fresh PID-1 runs per candidate, SIGTERM-forwarding section
   BENCH_SIGNAL_N [300]    signals per candidate and mode
   BENCH_IDLE_S [10]       idle window in seconds
   BENCH_ORPHANS [5000]    orphans per reaping burst / shutdown
@@ -151,8 +152,8 @@ def section_startup(ctx: Ctx) -> None:
         mode = "PID 1 (unshare)" if pid1 else "subreaper"
         wrap = lib.UNSHARE if pid1 else []
         items = [("/bin/true alone", wrap + app, None)]
-        for c in ctx.cands:
-            items.append((c.name, wrap + c.argv(app, pid1), c.env()))
+        for c in ctx.cands:  # resil-init as a user runs it: its own default state dir
+            items.append((c.name, wrap + c.argv(app, pid1), c.env(default_state=True)))
         # Diagnostic variants of resil-init (subreaper mode only): without the
         # PSI trigger, and also with the state dir on a tmpfs.
         variants = []
@@ -223,6 +224,72 @@ def section_syscalls(ctx: Ctx) -> None:
 
 
 # --------------------------------------------------------------------------
+# SIGTERM forwarding overhead (a headline figure)
+
+
+def sigterm_once(target) -> Optional[float]:
+    """One fresh PID-1 run of sigapp.py --term, under the init `target` (a
+    Candidate) or alone (None): µs from the bench's kill(SIGTERM) (to the init,
+    or to the app itself) to the app's sigwaitinfo() return; None if lost."""
+    app = [sys.executable, "-I", "-S", os.path.join(lib.BENCH_DIR, "sigapp.py"), "--term"]
+    handle, popen, pid = None, None, None
+    try:
+        if target is not None:
+            handle = InitHandle(target, app, pid1=True, stdout=subprocess.PIPE,
+                                env=target.env(default_state=True))
+            popen, pid = handle.popen, handle.init_pid
+        else:
+            popen = subprocess.Popen(lib.UNSHARE + app, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     start_new_session=True, close_fds=True)
+            exe = os.path.realpath(sys.executable)
+            pid = lib.wait_for(lambda: next((k for k in lib.children(popen.pid)
+                                             if lib.exe_of(k) == exe), None), 10.0)
+        buf = bytearray()
+        if not pid or lib.read_line(popen.stdout.fileno(), buf, 10.0) != b"ready":
+            return None
+        time.sleep(0.05)  # a platform's SIGTERM comes long after the start: let it settle
+        t0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        os.kill(pid, signal.SIGTERM)
+        line = lib.read_line(popen.stdout.fileno(), buf, 2.0)
+        popen.wait(5)
+        return (int(line) - t0) / 1000.0 if line else None
+    except (OSError, RuntimeError, ValueError, subprocess.SubprocessError):
+        return None
+    finally:
+        if handle is not None:
+            handle.stop()
+        elif popen is not None:
+            if popen.poll() is None:
+                popen.kill()
+                popen.wait()
+            popen.stdout.close()
+
+
+def section_sigterm(ctx: Ctx) -> None:
+    """The platform's SIGTERM to PID 1 until the app's handler has it, minus
+    the same with the app itself as PID 1: what the init adds to every stop."""
+    n = env_int("BENCH_SIGTERM_N", 40)
+    items = [None] + list(ctx.cands)
+    log(f"SIGTERM forwarding: {n} fresh PID-1 runs x {len(items)} (app alone and each init), "
+        "interleaved")
+    res = lib.interleaved(items, n, sigterm_once, seed=13)
+    base_runs = [t for t in res[0] if t is not None]
+    base = median(base_runs)
+    meds, over = {}, {}
+    for i, c in enumerate(items[1:], 1):
+        runs = [t for t in res[i] if t is not None]
+        if len(runs) < n:
+            ctx.notes.append(f"SIGTERM forwarding: {c.name}: {n - len(runs)} of {n} runs lost")
+        meds[c.name] = median(runs)
+        over[c.name] = meds[c.name] - base if meds[c.name] is not None and base is not None else None
+    ctx.add(Row(f"SIGTERM forwarding overhead, PID 1: kill() → the app's handler, minus the app "
+                f"alone as PID 1 (median of {n} fresh runs)", over, "µs", 0,
+                note=f"app alone as PID 1: {base:.0f} µs" if base is not None else ""))
+    ctx.raw["sigterm_pid1"] = {"app_alone_us": base, "median_us": meds, "overhead_us": over}
+
+
+# --------------------------------------------------------------------------
 # 2 + 3. RSS and idle cost while supervising `sleep 60`
 
 
@@ -237,15 +304,15 @@ def section_idle(ctx: Ctx) -> None:
                 if mode == "nopsi" and not c.is_resil:
                     continue
                 extra = ["--cgroup-root", fake_cgroup_dir()] if mode == "nopsi" else []
-                handles.append(InitHandle(c, [sleep, "60"], pid1=(mode != "sub"), extra_args=extra))
+                handles.append(InitHandle(c, [sleep, "60"], pid1=(mode != "sub"), extra_args=extra,
+                                          env=c.env(default_state=True)))
                 keys.append((c.name, mode))
         for k, h in zip(keys, handles):
             if not h.wait_app(sleep):
                 ctx.notes.append(f"idle: {k[0]} ({k[1]}) did not start sleep")
-        # let every init finish its start-up work, including the PSI trigger that
-        # resil-init creates one 2 s window into the app's first run (a one-time
-        # wake-up): what follows is the steady state
-        time.sleep(2.5)
+        # idle is measured from the first second of the app's run: any set-up an
+        # init defers (a timer armed at start) counts as a wake-up here
+        time.sleep(1.0)
         mem = {k: lib.rss(h.init_pid) for k, h in zip(keys, handles)}
         # control: a process that only waits on a PSI trigger like resil-init's
         psi = [f for h in handles if h.cand.is_resil for f in lib.psi_files(h.init_pid)]
@@ -588,7 +655,7 @@ def section_health_check_cost(ctx: Ctx) -> None:
         for name, variant, _, h in runs:
             if not h.wait_app(sleep):
                 ctx.notes.append(f"health: {name} ({variant}) did not start sleep")
-        # past the first checks and the PSI trigger resil-init creates 2 s into a run
+        # past the first checks
         time.sleep(2.5)
         log(f"health: {len(runs)} resil-init instances, checks every {interval} ms, {secs} s window")
         before = [(srv.count(p) if p else 0, lib.snapshot(h.init_pid)) for _, _, p, h in runs]
@@ -768,8 +835,9 @@ class RestartProbe:
 
 def exit_after_trigger(ctx: Ctx, resil: list, reps: int) -> dict:
     """Time from the app's death to the init's exit after a 2.5 s run, in which
-    resil-init has created its PSI trigger (2 s into the run) and must drop it
-    at exit, against the same with a fake cgroup dir (no trigger). Subreaper
+    resil-init has created its PSI trigger (`--pressure-signal` with
+    `--memory-interval 1s`: at the first sample, 1 s in) and must drop it at
+    exit, against the same with a fake cgroup dir (no trigger). Subreaper
     mode; starts staggered by 0.3 s so that each exit is alone. Deaths and
     exits are seen through pidfds in one select() loop."""
     sleep = shutil.which("sleep") or "/bin/sleep"
@@ -783,7 +851,9 @@ def exit_after_trigger(ctx: Ctx, resil: list, reps: int) -> dict:
         while (len(started) < len(items) or fds) and time.monotonic() < deadline:
             if len(started) < len(items) and time.monotonic() >= next_start:
                 c, v = items[len(started)]
-                extra = ["--cgroup-root", fake_cgroup_dir()] if v == "nopsi" else []
+                extra = ["--pressure-signal", "WINCH", "--memory-interval", "1s"]
+                if v == "nopsi":
+                    extra += ["--cgroup-root", fake_cgroup_dir()]
                 h = InitHandle(c, [sleep, "2.5"], pid1=False, extra_args=extra)
                 started.append((c.name, v, h))
                 k = len(started) - 1
@@ -816,9 +886,10 @@ def exit_after_trigger(ctx: Ctx, resil: list, reps: int) -> dict:
 
 
 def section_memory_watch(ctx: Ctx) -> None:
-    """(a) Idle CPU and wake-ups of memory watching, event-driven (a PSI trigger
-    on the real cgroup) vs sampling (a fake v2 tree without memory.pressure, and
-    forced on the real cgroup with --memory-restart); (b) OOM kill → emergency
+    """(a) Idle CPU and wake-ups of memory watching: what a restart policy arms
+    on the real cgroup (memory.events where it is v2) vs sampling (a fake v2
+    tree with `--memory-interval`, and on the real cgroup with
+    --memory-restart); (b) OOM kill → emergency
     restart latency on a fake v2 tree, and (c) on a real v1 memory cgroup;
     (d) the exit delay the kept PSI trigger costs."""
     resil = [c for c in ctx.cands if c.is_resil]
@@ -839,9 +910,10 @@ def section_memory_watch(ctx: Ctx) -> None:
     fake = lib.fake_v2_cgroup(os.path.join(lib.tmpdir(), "fake-v2-idle"))
     where = f"real cgroup ({limit >> 20} MiB v1 limit)" if cg else "the bench's own cgroup"
     variants = [
-        ("event", f"event-driven: {where}, PSI trigger", launcher, []),
+        ("event", f"event-driven: {where}, `--restart on-failure` (memory.events where v2)",
+         launcher, ["--restart", "on-failure"]),
         ("sample", "sampling: fake v2 cgroup (512 MiB limit, no memory.pressure), "
-                   "default `--memory-interval 5s`", [], ["--cgroup-root", fake]),
+                   "`--memory-interval 5s`", [], ["--cgroup-root", fake, "--memory-interval", "5s"]),
         ("forced", f"sampling forced on the {where} by `--memory-restart 90%`", launcher,
          ["--memory-restart", "90%"]),
     ]
@@ -855,11 +927,12 @@ def section_memory_watch(ctx: Ctx) -> None:
         for name, key, h in runs:
             if not h.wait_app(sleep):
                 ctx.notes.append(f"memory: {name} ({key}) did not start sleep")
-        time.sleep(2.5)  # the PSI trigger is created one 2 s window into the run
+        time.sleep(1.0)  # idle counts from the first second (as in the idle section)
+        # no variant here asks for a PSI trigger (only --pressure-signal does)
         psi = {(n, k): bool(lib.psi_files(h.init_pid)) for n, k, h in runs}
         for (n, k), armed in psi.items():
-            if armed != (k != "sample"):
-                ctx.notes.append(f"memory: {n} ({k}): PSI trigger {'armed' if armed else 'not armed'}")
+            if armed:
+                ctx.notes.append(f"memory: {n} ({k}): a PSI trigger was armed")
         log(f"memory: {len(runs)} resil-init instances watching memory, {secs} s window")
         # CPU is read every 0.25 s as well: each sample (one wake-up every 5 s)
         # shows up as one step, whose median is robust against one disturbed
@@ -967,8 +1040,9 @@ def section_memory_watch(ctx: Ctx) -> None:
     ex_reps = env_int("BENCH_EXIT_REPS", 3)
     log(f"memory: app exit → init exit after a 2.5 s run, {ex_reps} runs x {len(resil)} x 2")
     ex = exit_after_trigger(ctx, resil, ex_reps)
-    for v, label in (("psi", f"app's exit → init's exit after a 2.5 s run (PSI trigger created "
-                             f"2 s in, dropped at exit), subreaper (median of {ex_reps})"),
+    for v, label in (("psi", f"app's exit → init's exit after a 2.5 s run with `--pressure-signal` "
+                             f"(PSI trigger created at the first sample, 1 s in, dropped at "
+                             f"exit), subreaper (median of {ex_reps})"),
                      ("nopsi", "… same with `--cgroup-root` on a fake v1 dir (no PSI trigger)")):
         ctx.add(Row(label, {**no_health(ctx), **{c.name: median(ex.get((c.name, v), []))
                                                  for c in resil}}, "ms", 1, ratios=False))
@@ -1150,6 +1224,7 @@ def _scrape(port: int, n: int) -> None:
 SECTIONS = [
     ("size", section_size),
     ("startup", section_startup),
+    ("sigterm", section_sigterm),
     ("syscalls", section_syscalls),
     ("idle", section_idle),
     ("signals", section_signals),
@@ -1172,6 +1247,43 @@ RATIO_COLS = [  # (header, resil candidate, peer)
 ]
 
 
+# The three figures of an init's everyday job (issue 10), printed first:
+# (figure, target for resil-init-static ÷ tini-static, method, value getter)
+HEADLINE = [
+    ("SIGTERM forwarding overhead, PID 1", "≤ 1.00×",
+     "median of {sigterm_n} fresh runs of `unshare --pid --fork --kill-child --mount-proc "
+     "INIT -- sigapp.py --term`: the bench's kill(SIGTERM) to the init → the app's "
+     "sigwaitinfo() return (CLOCK_MONOTONIC), minus the same with the app itself as PID 1",
+     lambda raw, n: raw.get("sigterm_pid1", {}).get("overhead_us", {}).get(n), "µs"),
+    ("start-up overhead, `-- /bin/true` as PID 1", "≤ 0.80×",
+     "median of {startup_n} posix_spawn + waitpid of `unshare … INIT -- /bin/true`, minus "
+     "`unshare … /bin/true` alone; interleaved, 10 warm-up rounds",
+     lambda raw, n: raw.get("startup_pid1", {}).get("overhead_us", {}).get(n), "µs"),
+    ("idle context switches in 10 s, PID 1", "0 (absolute)",
+     "voluntary + nonvoluntary ctxsw of the init (/proc/PID/status) over {idle_s} s, from 1 s "
+     "after the app (`sleep 60`) started; no health check, no memory option",
+     lambda raw, n: raw.get("idle", {}).get(f"{n}/pid1", {}).get("wakeups"), ""),
+]
+HEADLINE_PAIR = ("resil-init-static", "tini-static")
+
+
+def render_headline(ctx: Ctx) -> list:
+    a, b = HEADLINE_PAIR
+    out = [f"**{a} against {b}** (the targets of issue 10; resil-init runs with its defaults, "
+           "including its own choice of state dir):", "",
+           f"| figure | {a} | {b} | ratio | target | method |", "|---|---:|---:|---:|---|---|"]
+    for figure, target, method, get, unit in HEADLINE:
+        va, vb = get(ctx.raw, a), get(ctx.raw, b)
+        cells = [fmt_num(v, unit) if v is not None else "not measured" for v in (va, vb)]
+        method = method.format(sigterm_n=env_int("BENCH_SIGTERM_N", 40),
+                               startup_n=env_int("BENCH_STARTUP_N", 200),
+                               idle_s=env_int("BENCH_IDLE_S", 10))
+        out.append(f"| {figure} | {cells[0]} | {cells[1]} | {fmt_ratio(ratio(va, vb))} | "
+                   f"{target} | {method} |")
+    out.append("")
+    return out
+
+
 def render(ctx: Ctx, elapsed: float) -> str:
     names = ctx.names()
     cols = [rc for rc in RATIO_COLS if rc[1] in names and rc[2] in names]
@@ -1189,6 +1301,7 @@ def render(ctx: Ctx, elapsed: float) -> str:
     if ctx.binaries:
         out.append("Binaries: " + "; ".join(ctx.binaries) + ".")
     out.append("")
+    out += render_headline(ctx)
     out.append("| metric | " + " | ".join(names) + " | " + " | ".join(h for h, _, _ in cols) + " |")
     out.append("|---|" + "---:|" * (len(names) + len(cols)))
     for r in ctx.rows:
@@ -1236,6 +1349,7 @@ def main() -> int:
         ctx.notes.append(f"{m} not found: not measured")
 
     lib.become_subreaper()
+    lib.guard_default_state_dirs()
     binaries = []
     for c in cands:
         if c.is_resil:  # measure a private copy: others may rebuild build/ meanwhile

@@ -91,6 +91,25 @@ def remove_tmpdir() -> None:
         _TMP = None
 
 
+# Where resil-init keeps status.json when no --state-dir is given (README,
+# "status.json"): the bench removes the ones it created.
+DEFAULT_STATE_DIRS = ("/run/resil-init", "/dev/shm/resil-init")
+
+
+def guard_default_state_dirs() -> None:
+    """Registers a cleanup hook that removes the default state directories
+    that do not exist yet (and $TMPDIR/resil-init), once the bench is done."""
+    tmp = os.environ.get("TMPDIR") or "/tmp"
+    fresh = [d for d in (*DEFAULT_STATE_DIRS, os.path.join(tmp, "resil-init"))
+             if not os.path.lexists(d)]
+
+    def remove_default_state_dirs():
+        for d in fresh:
+            shutil.rmtree(d, ignore_errors=True)
+
+    cleanup_hooks.append(remove_default_state_dirs)
+
+
 # --------------------------------------------------------------------------
 # candidates
 
@@ -109,14 +128,16 @@ class Candidate:
         prefix = self.pid1_prefix if pid1 else self.sub_prefix
         return list(prefix) + list(app)
 
-    def env(self, base: Optional[dict] = None) -> dict:
+    def env(self, base: Optional[dict] = None, default_state: bool = False) -> dict:
         """Environment for one run. resil-init gets its own state dir (so runs
         side by side do not share /run/resil-init/status.json and the host's
-        /run is left alone); the peers ignore RESIL_*."""
+        /run is left alone), unless default_state: then it keeps the state dir
+        it picks by itself, as a user's container does (the headline figures;
+        see guard_default_state_dirs()); the peers ignore RESIL_*."""
         env = dict(os.environ if base is None else base)
         for k in [k for k in env if k.startswith("RESIL_")]:
             del env[k]
-        if self.is_resil:
+        if self.is_resil and not default_state:
             self._seq += 1
             d = os.path.join(tmpdir(), f"state-{self.name}-{self._seq}")
             os.makedirs(d, exist_ok=True)

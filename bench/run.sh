@@ -2,7 +2,7 @@
 # resil-init benchmark: resil-init (dynamic and static) against tini,
 # tini-static and dumb-init, side by side. `make bench` runs this.
 #
-# Usage: sh bench/run.sh [--save] [--sections size,startup,syscalls,idle,signals,reap,shutdown,health,memory]
+# Usage: sh bench/run.sh [--save] [--sections size,startup,sigterm,syscalls,idle,signals,reap,shutdown,health,memory]
 #   --save   also write the table to bench/results.md (it always goes to stdout
 #            and to build/bench/results.md, raw numbers to build/bench/results.json)
 # Method, knobs (BENCH_* variables) and how to read the table: bench/README.md.
@@ -17,6 +17,8 @@ need=
 command -v dumb-init >/dev/null 2>&1 || need="$need dumb-init"
 # curl: the per-check cost of Docker's `HEALTHCHECK CMD curl -fsS URL`
 command -v curl >/dev/null 2>&1 || need="$need curl"
+# strace: the syscall-count row
+command -v strace >/dev/null 2>&1 || need="$need strace"
 if [ -n "$need" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "bench: apt-get install -y$need" >&2
@@ -26,7 +28,7 @@ if [ -n "$need" ]; then
 				DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null; } ||
 			echo "bench: warning: could not install$need; measuring the inits that are there" >&2
 	else
-		echo "bench: warning:$need missing (as root: apt-get install -y tini dumb-init curl);" \
+		echo "bench: warning:$need missing (as root: apt-get install -y tini dumb-init curl strace);" \
 			"measuring the inits that are there" >&2
 	fi
 fi

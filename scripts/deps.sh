@@ -42,7 +42,7 @@ pkgs_lint='clang-format clang-tidy cppcheck'
 # its patch, xz) to unpack Debian's source packages, strip, file
 pkgs_static='gcc make musl-tools musl-dev cmake pkg-config dpkg-dev patch xz-utils binutils file'
 pkgs_qemu='qemu-user-static'
-pkgs_bench='tini dumb-init curl'
+pkgs_bench='tini dumb-init curl strace'
 pkgs_ci='tini dumb-init ca-certificates'
 
 DRY_RUN=0

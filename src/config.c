@@ -188,7 +188,8 @@ const struct config_option config_options[OPT_COUNT] = {
                      "delay before a restart, doubling from MIN to MAX",
                      BACKOFF(backoff_min_ms, backoff_max_ms), .def.range_ms = {1000, 30 * 1000}},
     [OPT_STATE_DIR] = {"state-dir", 0, "DIR", "Supervision", "holds status.json", STRING(state_dir),
-                       .default_text = "/run/resil-init, else $TMPDIR/resil-init"},
+                       /* which one, and the fallbacks: README, "status.json" */
+                       .default_text = "/run/resil-init or /dev/shm/resil-init"},
     [OPT_TERMINATION_LOG] = {"termination-log", 0, "PATH", "Supervision",
                              "gets the exit reason line", STRING(termination_log),
                              .default_text = "/dev/termination-log when it exists"},

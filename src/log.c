@@ -20,10 +20,16 @@ static enum log_format current_format = LOG_FORMAT_TEXT;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
+/* resil-init's own pid, taken once: every text line carries it, and a
+ * getpid(2) per line is a system call on the way to each. No child of
+ * resil-init ever logs (the app is exec'd at once), so it cannot go stale. */
+static pid_t own_pid;
+
 void log_setup(enum log_level level, enum log_format format)
 {
     current_level = level;
     current_format = format;
+    own_pid = getpid();
 }
 
 bool log_enabled(enum log_level level)
@@ -131,7 +137,8 @@ static size_t format_json(char *buf, size_t cap, enum log_level level, const cha
 static size_t format_text(char *buf, size_t cap, enum log_level level, const char *msg)
 {
     size_t len = 0;
-    append(buf, cap, &len, "resil-init[%d]: %s: %s", (int)getpid(), log_level_name(level), msg);
+    append(buf, cap, &len, "resil-init[%d]: %s: %s", (int)(own_pid ? own_pid : getpid()),
+           log_level_name(level), msg);
     if (len > cap - 2)
         len = cap - 2;
     buf[len++] = '\n';

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "resil/log.h"
+
 #define LOOP_BATCH 32
 
 struct watch {
@@ -22,7 +24,7 @@ struct watch {
 
 struct loop_timer {
     struct loop *loop;
-    int fd;
+    int fd; /* -1 until first armed with a delay: most timers never are */
     bool armed;
     bool immediate; /* armed with delay 0: runs on the next turn, no timerfd */
     loop_timer_cb cb;
@@ -102,13 +104,18 @@ int loop_mod_fd(struct loop *loop, int fd, uint32_t events)
 
 /* The watch itself is freed after the batch being dispatched, which may still
  * hold a pointer to it. */
-void loop_del_fd(struct loop *loop, int fd)
+static struct watch *forget_watch(struct loop *loop, int fd)
 {
     struct watch *w = find_watch(loop, fd);
-    if (!w)
-        return;
-    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
-    w->fd = -1;
+    if (w)
+        w->fd = -1;
+    return w;
+}
+
+void loop_del_fd(struct loop *loop, int fd)
+{
+    if (forget_watch(loop, fd))
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
 static void free_deleted_watches(struct loop *loop)
@@ -137,6 +144,8 @@ static void timer_fired(struct loop *loop, int fd, uint32_t events, void *data)
     t->cb(t->loop, t, t->data);
 }
 
+/* No timerfd yet: a timer costs its system calls only once it is armed with a
+ * delay, so a run that never waits on it (`resil-init -- true`) pays nothing. */
 struct loop_timer *loop_timer_new(struct loop *loop, loop_timer_cb cb, void *data)
 {
     struct loop_timer *t = calloc(1, sizeof *t);
@@ -145,23 +154,32 @@ struct loop_timer *loop_timer_new(struct loop *loop, loop_timer_cb cb, void *dat
     t->loop = loop;
     t->cb = cb;
     t->data = data;
-    t->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (t->fd < 0 || loop_add_fd(loop, t->fd, EPOLLIN, timer_fired, t) < 0) {
-        if (t->fd >= 0)
-            close(t->fd);
-        free(t);
-        return NULL;
-    }
+    t->fd = -1;
     return t;
 }
 
-static void timer_set(struct loop_timer *t, uint64_t delay_ns)
+static int timer_fd(struct loop_timer *t)
+{
+    if (t->fd >= 0)
+        return 0;
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0 || loop_add_fd(t->loop, fd, EPOLLIN, timer_fired, t) < 0) {
+        log_error("resil-init: cannot create a timer: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    t->fd = fd;
+    return 0;
+}
+
+static int timer_set(struct loop_timer *t, uint64_t delay_ns)
 {
     struct itimerspec its;
     memset(&its, 0, sizeof its);
     its.it_value.tv_sec = (time_t)(delay_ns / 1000000000ull);
     its.it_value.tv_nsec = (long)(delay_ns % 1000000000ull);
-    timerfd_settime(t->fd, 0, &its, NULL);
+    return timerfd_settime(t->fd, 0, &its, NULL);
 }
 
 static void immediate_remove(struct loop *loop, struct loop_timer *t)
@@ -174,17 +192,19 @@ static void immediate_remove(struct loop *loop, struct loop_timer *t)
     }
 }
 
-void loop_timer_arm(struct loop_timer *t, uint64_t delay_ms)
+int loop_timer_arm(struct loop_timer *t, uint64_t delay_ms)
 {
     loop_timer_disarm(t);
     if (delay_ms == 0 && t->loop->nimmediate < LOOP_IMMEDIATE_MAX) {
         t->loop->immediate[t->loop->nimmediate++] = t;
         t->immediate = true;
-    } else {
-        /* An all-zero it_value would disarm: "now" is one nanosecond away. */
-        timer_set(t, delay_ms ? delay_ms * 1000000ull : 1);
+    } else if (timer_fd(t) < 0 ||
+               /* An all-zero it_value would disarm: "now" is one nanosecond away. */
+               timer_set(t, delay_ms ? delay_ms * 1000000ull : 1) < 0) {
+        return -1;
     }
     t->armed = true;
+    return 0;
 }
 
 void loop_timer_disarm(struct loop_timer *t)
@@ -209,13 +229,18 @@ bool loop_timer_armed(const struct loop_timer *t)
     return t && t->armed;
 }
 
+/* Closing the timerfd takes it out of the epoll set and drops whatever it
+ * had pending: no disarm, no EPOLL_CTL_DEL needed. */
 void loop_timer_free(struct loop_timer *t)
 {
     if (!t)
         return;
-    loop_timer_disarm(t);
-    loop_del_fd(t->loop, t->fd);
-    close(t->fd);
+    if (t->immediate)
+        immediate_remove(t->loop, t);
+    if (t->fd >= 0) {
+        forget_watch(t->loop, t->fd);
+        close(t->fd);
+    }
     free(t);
 }
 

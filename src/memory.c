@@ -21,7 +21,6 @@
 /* 150 ms of stall within 2 s; unprivileged triggers need a 2 s window multiple.
  * The kernel overwrites the last byte written with NUL, so the NUL is sent. */
 static const char psi_trigger[] = "some 150000 2000000";
-#define PSI_WINDOW_MS 2000 /* the trigger's window above */
 
 #define PSI_WARNING 10.0
 #define PSI_CRITICAL 40.0
@@ -90,9 +89,8 @@ struct memory_monitor {
     bool watching;
     struct loop_timer *timer;
     int psi_fd;
-    bool psi_tried;               /* the trigger is created at most once */
-    bool psi_in_loop;             /* registered with the loop (while watching) */
-    struct loop_timer *psi_delay; /* creates the trigger one window into a run, at the latest */
+    bool psi_tried;   /* the trigger is created at most once */
+    bool psi_in_loop; /* registered with the loop (while watching) */
     int events_fd;
     bool start_known;
     uint64_t oom_at_start;
@@ -171,13 +169,13 @@ static uint64_t next_delay_ms(const struct memory_monitor *m)
     return delay;
 }
 
-/* Periodic samples are taken when an option needs the live working set
+/* Nothing is sampled unless something acts on it (MEMORY_WATCH_ALL). Then
+ * periodic samples are taken when an option needs the live working set
  * (--memory-restart: how long it stays high; --pressure-signal: when the tier
- * rises), and otherwise only as the fallback the README's Memory section promises: when no PSI
- * trigger could be armed and a tier threshold can be reached at all (a limit
- * exists, or a threshold is absolute). With a PSI trigger the tier is read
- * again on every pressure notification, at each start and exit of the app and
- * on memory.events changes, all of which cost nothing while idle: an idle
+ * rises; --memory-interval: asked for), and otherwise only as the fallback the
+ * README's Memory section promises: when no event source (memory.events, a PSI
+ * trigger) could be armed and a tier threshold can be reached at all (a limit
+ * exists, or a threshold is absolute). Events cost nothing while idle: an idle
  * resil-init with no health loop then makes no wake-ups at all. */
 static bool thresholds_reachable(const struct memory_monitor *m)
 {
@@ -187,7 +185,7 @@ static bool thresholds_reachable(const struct memory_monitor *m)
 
 static bool options_need_sampling(const struct memory_monitor *m)
 {
-    return m->opts->restart.set || m->opts->sample_for_tier_changes;
+    return m->opts->restart.set || m->opts->sample_for_tier_changes || m->opts->sample_asked;
 }
 
 /* Asked-for sampling goes on through unreadable samples, so a file broken for a
@@ -195,8 +193,10 @@ static bool options_need_sampling(const struct memory_monitor *m)
  * fallback runs only while there is something readable to fall back on. */
 static bool should_sample(const struct memory_monitor *m)
 {
-    bool fallback = m->cur.available && m->psi_fd < 0 && thresholds_reachable(m);
-    return m->watching && (options_need_sampling(m) || fallback);
+    bool fallback =
+        m->cur.available && m->psi_fd < 0 && m->events_fd < 0 && thresholds_reachable(m);
+    return m->watching && m->opts->watch == MEMORY_WATCH_ALL &&
+           (options_need_sampling(m) || fallback);
 }
 
 static void update_timer(struct memory_monitor *m)
@@ -273,11 +273,19 @@ bool memory_oom_since_start(struct memory_monitor *m)
     return m->start_known && m->cur.oom_kills > m->oom_at_start;
 }
 
+static void arm_psi_now(struct memory_monitor *m, const char *why);
+
+/* With --pressure-signal, which acts on every rise of the tier, the first
+ * sample makes the PSI trigger if no memory event has yet: a run shorter than
+ * one --memory-interval never pays for it (its close is an RCU grace period). */
 static void on_timer(struct loop *loop, struct loop_timer *timer, void *data)
 {
     (void)loop;
     (void)timer;
-    memory_refresh(data);
+    struct memory_monitor *m = data;
+    if (m->opts->sample_for_tier_changes)
+        arm_psi_now(m, "the first sample for --pressure-signal");
+    memory_refresh(m);
 }
 
 static void close_watch_fd(struct memory_monitor *m, int *fd)
@@ -317,8 +325,6 @@ static int drain(int fd)
     }
     return r < 0 && errno != EINTR ? -1 : 0;
 }
-
-static void arm_psi_now(struct memory_monitor *m, const char *why);
 
 /* Any change is news: memory.high or memory.max was hit (reclaim, and with it
  * pressure, has begun) or the OOM killer struck. */
@@ -387,24 +393,17 @@ static void open_psi_trigger(struct memory_monitor *m, const char *why)
  * true`) must not pay. So it waits for a reason: the cgroup reported a memory
  * event (memory.high or memory.max hit, or an OOM kill: pressure begins right
  * there, however young the app), the start found the tier above normal, or
- * the app has run one PSI window without either. */
+ * --pressure-signal's first sample came. Never a timer of its own: that would
+ * be a wake-up nothing asked for. */
 static void arm_psi_now(struct memory_monitor *m, const char *why)
 {
     if (!m->watching || m->psi_tried)
         return;
-    loop_timer_disarm(m->psi_delay);
     open_psi_trigger(m, why);
     /* A sample already scheduled keeps its time; the trigger may make the
      * fallback sampling unnecessary. */
     if (!should_sample(m) || !loop_timer_armed(m->timer))
         update_timer(m);
-}
-
-static void on_psi_delay(struct loop *loop, struct loop_timer *timer, void *data)
-{
-    (void)loop;
-    (void)timer;
-    arm_psi_now(data, "the app has run one PSI window");
 }
 
 /* Where memory.events cannot be polled (v1), OOM kills show up in samples. */
@@ -437,21 +436,16 @@ void memory_watch(struct memory_monitor *m, bool on)
     if (!on) {
         m->watching = false;
         psi_in_loop(m, false);
-        loop_timer_disarm(m->psi_delay);
         close_watch_fd(m, &m->events_fd);
         update_timer(m);
         return;
     }
     m->watching = true;
-    if (m->loop) {
+    if (m->loop && m->opts->watch != MEMORY_WATCH_NONE) {
         psi_in_loop(m, true);
         open_events_watch(m);
-        if (!m->psi_tried && m->psi_delay && has_pressure_file(m)) {
-            if (m->cur.tier > MEMORY_TIER_NORMAL)
-                arm_psi_now(m, "the tier was above normal at the start");
-            else
-                loop_timer_arm(m->psi_delay, PSI_WINDOW_MS);
-        }
+        if (m->cur.tier > MEMORY_TIER_NORMAL && has_pressure_file(m))
+            arm_psi_now(m, "the tier was above normal at the start");
     }
     update_timer(m);
 }
@@ -478,7 +472,6 @@ struct memory_monitor *memory_new_at(struct loop *loop, const struct memory_opti
     m->cur.psi_some_avg10 = -1;
     if (loop) {
         m->timer = loop_timer_new(loop, on_timer, m);
-        m->psi_delay = loop_timer_new(loop, on_psi_delay, m);
     }
     refresh(m, true);
     return m;
@@ -504,7 +497,6 @@ void memory_free(struct memory_monitor *m)
     memory_watch(m, false);
     close_psi_trigger(m);
     loop_timer_free(m->timer);
-    loop_timer_free(m->psi_delay);
     cgroup_reader_free(m->cg);
     free(m);
 }

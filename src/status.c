@@ -1,6 +1,7 @@
-/* status.json: the snapshot as JSON, the state directory, the atomic write, and
- * the `status` and `probe` subcommands that read it back. Written by the supervisor through a temp
- * file and rename, so a reader (`resil-init status`, `resil-init probe`) never sees half a file. */
+/* status.json: the snapshot as JSON, the state directory (a tmpfs by default,
+ * where a write costs no disk I/O), the atomic write, and the `status` and
+ * `probe` subcommands that read it back. Written by the supervisor through a
+ * temp file and rename, so a reader never sees half a file. */
 #define _GNU_SOURCE /* O_CLOEXEC on old headers */
 #include "resil/status.h"
 #include "resil/status_internal.h"
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "resil/config.h"
@@ -23,6 +25,10 @@ extern char **environ;
 
 #define STATUS_FILE "status.json"
 #define STATUS_READ_MAX (256 * 1024)
+
+/* musl-gcc has no <linux/magic.h>. */
+#define TMPFS_MAGIC_VALUE 0x01021994UL
+#define RAMFS_MAGIC_VALUE 0x858458f6UL
 
 static const char *const state_names[] = {"starting", "running", "unhealthy", "draining",
                                           "stopping", "backoff", "exited"};
@@ -144,13 +150,43 @@ static int make_dir(const char *path)
     return -1;
 }
 
-static char *tmpdir_state_path(void)
+static bool on_tmpfs(const char *path)
 {
+    struct statfs sfs;
+    if (statfs(path, &sfs) < 0)
+        return false;
+    unsigned long type = (unsigned long)sfs.f_type;
+    return type == TMPFS_MAGIC_VALUE || type == RAMFS_MAGIC_VALUE;
+}
+
+#define DEFAULT_DIRS_MAX 4
+
+/* The default state directories, best first: renaming over status.json on ext4
+ * or overlayfs starts a disk write every time, on a tmpfs it costs nothing, so
+ * a tmpfs /run comes first, then /dev/shm (a tmpfs in every Docker and
+ * Kubernetes container), then /run and $TMPDIR on whatever they are. The
+ * subcommands look in the same order, so they find what the supervisor wrote. */
+static size_t default_dirs(char dirs[DEFAULT_DIRS_MAX][4096])
+{
+    size_t n = 0;
+    bool run_tmpfs = on_tmpfs("/run");
+    if (run_tmpfs)
+        snprintf(dirs[n++], 4096, "/run/resil-init");
+    if (on_tmpfs("/dev/shm"))
+        snprintf(dirs[n++], 4096, "/dev/shm/resil-init");
+    if (!run_tmpfs)
+        snprintf(dirs[n++], 4096, "/run/resil-init");
     const char *tmp = getenv("TMPDIR");
-    char *path = NULL;
-    if (asprintf(&path, "%s/resil-init", tmp && *tmp ? tmp : "/tmp") < 0)
-        return NULL;
-    return path;
+    if ((size_t)snprintf(dirs[n], 4096, "%s/resil-init", tmp && *tmp ? tmp : "/tmp") < 4096)
+        n++;
+    return n;
+}
+
+static bool has_status_file(const char *dir)
+{
+    char path[4096 + sizeof STATUS_FILE + 1];
+    snprintf(path, sizeof path, "%s/%s", dir, STATUS_FILE);
+    return access(path, R_OK) == 0;
 }
 
 char *status_dir_resolve(const char *configured, bool create)
@@ -160,28 +196,43 @@ char *status_dir_resolve(const char *configured, bool create)
             return NULL;
         return strdup(configured);
     }
-    if (create ? make_dir("/run/resil-init") == 0
-               : access("/run/resil-init/" STATUS_FILE, R_OK) == 0)
-        return strdup("/run/resil-init");
-    char *fallback = tmpdir_state_path();
-    if (fallback && create && make_dir(fallback) < 0) {
-        free(fallback);
+    char dirs[DEFAULT_DIRS_MAX][4096];
+    size_t n = default_dirs(dirs);
+    for (size_t i = 0; i < n; i++)
+        if (create ? make_dir(dirs[i]) == 0 : has_status_file(dirs[i]))
+            return strdup(dirs[i]);
+    /* A reader names the best place in its message; a writer has none. */
+    return create || n == 0 ? NULL : strdup(dirs[0]);
+}
+
+/* The JSON and its newline, for one write(2). */
+static char *status_line(const struct status_snapshot *s, size_t *len)
+{
+    char *text = status_to_json(s);
+    size_t n = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, n + 2) : NULL;
+    if (!line) {
+        free(text);
         return NULL;
     }
-    return fallback;
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    *len = n + 1;
+    return line;
 }
 
 int status_write(const char *dir, const struct status_snapshot *s)
 {
-    char *text = status_to_json(s);
+    size_t len = 0;
+    char *text = status_line(s, &len);
     char tmp[4096], final[4096];
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, STATUS_FILE);
     snprintf(final, sizeof final, "%s/%s", dir, STATUS_FILE);
-    int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    /* openat: musl's open() follows O_CLOEXEC with an fcntl of its own. */
+    int fd = text ? openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
     int rc = -1;
     if (fd >= 0) {
-        rc = util_write_all(fd, text, strlen(text)) == 0 && util_write_all(fd, "\n", 1) == 0 ? 0
-                                                                                             : -1;
+        rc = util_write_all(fd, text, len);
         rc = close(fd) == 0 ? rc : -1;
         if (rc == 0)
             rc = rename(tmp, final);

@@ -78,6 +78,7 @@ struct published_health {
 struct supervisor {
     const struct resil_config *cfg;
     char **envp;
+    pid_t pid; /* resil-init's own */
     bool pid1;
     struct loop *loop;
     struct signals *signals;
@@ -122,6 +123,7 @@ struct supervisor {
     struct loop_timer *backoff_timer;
 
     /* the end */
+    bool leftovers_pending; /* FINISHING entered, its first SIGTERM to what is left not sent */
     bool leftovers_killed;
     bool reaping;
     int exit_code;
@@ -246,7 +248,7 @@ static void publish(struct supervisor *sup)
     if (!sup->state_dir)
         return;
     struct status_snapshot snap = {
-        .resil_pid = (int)getpid(),
+        .resil_pid = (int)sup->pid,
         .app_pid = (int)sup->app.pid,
         .state = app_state(sup),
         .started_at_ms = sup->started_at_ms,
@@ -487,6 +489,18 @@ static void arm_finishing(struct supervisor *sup)
     if (sup->memory)
         memory_watch(sup->memory, false);
     control_restart_done(sup->control, false, "resil-init is stopping");
+    sup->leftovers_pending = true; /* dealt with once the reap is through: after_reap */
+}
+
+/* With no child left there is nothing to wait for and nothing to scan /proc
+ * for: a grace timer and a scan only for processes that are still there. */
+static void end_leftovers(struct supervisor *sup, bool no_children_left)
+{
+    sup->leftovers_pending = false;
+    if (no_children_left) {
+        child_signal_strays(sup->pid1, sup->app_pgid, SIGTERM);
+        return;
+    }
     uint64_t now = loop_now_ms();
     if (sup->grace_deadline_ms && sup->grace_deadline_ms <= now) {
         kill_leftovers(sup);
@@ -568,10 +582,10 @@ static void on_event(struct supervisor *sup, enum sup_event event)
 /* The app's group (or the app alone, -c, for a forwarded stop) gets sig. */
 static void signal_app(struct supervisor *sup, int sig, bool single)
 {
-    if (sup->health)
-        health_app_stopped(sup->health);
     if (sup->app.pid > 0)
         signals_send_to_app(sup->app.pid, single, sig);
+    if (sup->health)
+        health_app_stopped(sup->health);
 }
 
 static void begin_stop(struct supervisor *sup, enum stop_cause cause, int sig, bool single)
@@ -632,14 +646,19 @@ static void plan_manual_restart(struct supervisor *sup)
 
 /* tier_before_exit: the last sample taken while the app lived; once it is dead
  * its memory is freed and a fresh sample says nothing about its end. */
-static bool died_of_oom(struct supervisor *sup, int status, enum memory_tier tier_before_exit)
+/* The cgroup is read again only where the answer changes something: a restart
+ * may follow (reason oom, emergency mode), or the app died of SIGKILL (the
+ * reason line says whether the OOM killer did it). */
+static bool died_of_oom(struct supervisor *sup, int status, enum memory_tier tier_before_exit,
+                        bool restart_may_follow)
 {
-    if (!sup->memory)
+    bool sigkill = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    if (!sup->memory || !(sigkill || restart_may_follow))
         return false;
-    if (memory_oom_since_start(sup->memory))
-        return true;
-    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !sup->app_killed_after_grace &&
-           tier_before_exit == MEMORY_TIER_CRITICAL;
+    bool oom = memory_oom_since_start(sup->memory);
+    metrics_set_memory(&sup->metrics, memory_current(sup->memory));
+    return oom ||
+           (sigkill && !sup->app_killed_after_grace && tier_before_exit == MEMORY_TIER_CRITICAL);
 }
 
 static void record_exit(struct supervisor *sup, int status, const char *reason)
@@ -680,7 +699,9 @@ static void plan_after_own_exit(struct supervisor *sup, int status, const char *
                                 enum memory_tier tier_before_exit)
 {
     bool failure = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    bool oom = failure && died_of_oom(sup, status, tier_before_exit);
+    bool restart = sup->phase != SUP_PHASE_DRAINING &&
+                   restart_allowed_by_policy(sup->cfg, failure) && sup->cfg->max_restarts > 0;
+    bool oom = failure && died_of_oom(sup, status, tier_before_exit, restart);
     enum restart_reason reason = oom ? REASON_OOM : failure ? REASON_CRASH : REASON_EXIT;
     int code = oom ? 137 : child_status_code(status);
     char desc[DESC_MAX];
@@ -692,7 +713,7 @@ static void plan_after_own_exit(struct supervisor *sup, int status, const char *
     if (sup->phase == SUP_PHASE_DRAINING)
         plan_exit(sup, code, "%s during the --stop-delay after SIG%s; not restarting", desc,
                   sig_name(sup->stop_signal));
-    else if (restart_allowed_by_policy(sup->cfg, failure) && sup->cfg->max_restarts > 0)
+    else if (restart)
         plan_restart(sup, reason, code, desc);
     else if (restart_allowed_by_policy(sup->cfg, failure))
         plan_exit(sup, code, "%s; not restarting (--max-restarts 0)", desc);
@@ -740,8 +761,8 @@ static void on_app_exit(struct supervisor *sup, int status)
         health_app_stopped(sup->health);
     enum memory_tier tier_before_exit = MEMORY_TIER_UNKNOWN;
     if (sup->memory) {
+        /* read again only if the end asks (died_of_oom) */
         tier_before_exit = memory_current(sup->memory)->tier;
-        metrics_set_memory(&sup->metrics, memory_refresh(sup->memory));
         memory_watch(sup->memory, false);
     }
     char what[256];
@@ -772,12 +793,15 @@ static void on_child_exit(void *ctx, pid_t pid, int status)
 static void after_reap(struct supervisor *sup, bool no_children_left)
 {
     if (sup->phase == SUP_PHASE_FINISHING) {
+        bool first = sup->leftovers_pending;
+        if (first)
+            end_leftovers(sup, no_children_left);
         if (no_children_left) {
             on_event(sup, SUP_EVENT_NO_CHILDREN);
             return;
         }
         /* A subreaper learns of grandchildren only as their parents die. */
-        if (!sup->pid1)
+        if (!first && !sup->pid1)
             child_signal_leftovers(false, sup->app_pgid, sup->leftovers_killed ? SIGKILL : SIGTERM,
                                    sup->leftovers_killed ? NULL : &sup->signalled);
         return;
@@ -796,13 +820,14 @@ static void reap_children(struct supervisor *sup)
 
 /* --- signals --- */
 
+/* The kill() first; the log line, status.json and the grace timer after it. */
 static void forward_stop(struct supervisor *sup)
 {
+    begin_stop(sup, STOP_SIGNAL, sup->stop_target, sup->cfg->single_child);
     char grace[32];
     format_grace(sup, grace, sizeof grace);
     log_info("received SIG%s: forwarding SIG%s to the app, %s grace before SIGKILL",
              sig_name(sup->stop_signal), sig_name(sup->stop_target), grace);
-    begin_stop(sup, STOP_SIGNAL, sup->stop_target, sup->cfg->single_child);
 }
 
 static void on_delay_over(struct loop *loop, struct loop_timer *timer, void *data)
@@ -885,8 +910,8 @@ static void handle_signal(struct supervisor *sup, int sig)
         return;
     }
     if (sup->app.pid > 0) {
-        log_debug("forwarding SIG%s as SIG%s", sig_name(sig), sig_name(target));
         signals_send_to_app(sup->app.pid, sup->cfg->single_child, target);
+        log_debug("forwarded SIG%s as SIG%s", sig_name(sig), sig_name(target));
     }
 }
 
@@ -1073,6 +1098,22 @@ static int setup_sockets(struct supervisor *sup)
     return 0;
 }
 
+static bool memory_interval_given(const struct resil_config *cfg)
+{
+    return config_source_of(cfg, "memory-interval") != CONFIG_SOURCE_DEFAULT;
+}
+
+/* Live readings for the memory options that act on them; for a restart
+ * policy, only what tells an OOM kill at the app's end; otherwise none. */
+static enum memory_watch_level memory_watch_level(const struct resil_config *cfg)
+{
+    if (cfg->memory_restart.set || cfg->pressure_signal || memory_interval_given(cfg))
+        return MEMORY_WATCH_ALL;
+    if (cfg->restart != CONFIG_RESTART_NO && cfg->max_restarts > 0)
+        return MEMORY_WATCH_EVENTS;
+    return MEMORY_WATCH_NONE;
+}
+
 static int setup_monitors(struct supervisor *sup)
 {
     const struct resil_config *cfg = sup->cfg;
@@ -1088,6 +1129,8 @@ static int setup_monitors(struct supervisor *sup)
         .restart_for_ms = cfg->memory_restart_for_ms,
         .interval_ms = cfg->memory_interval_ms,
         .sample_for_tier_changes = cfg->pressure_signal != 0,
+        .sample_asked = memory_interval_given(cfg),
+        .watch = memory_watch_level(cfg),
     };
     sup->memory = memory_new(sup->loop, &sup->memory_opts, &mcb);
     if (sup->memory)
@@ -1124,7 +1167,8 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
 {
     sup->cfg = cfg;
     sup->envp = envp;
-    sup->pid1 = getpid() == 1;
+    sup->pid = getpid();
+    sup->pid1 = sup->pid == 1;
     metrics_init(&sup->metrics, cfg->health_url != NULL);
     if (supervisor_restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms) <
         0) {

@@ -22,13 +22,14 @@ struct child_spawn {
 /* The app as child.c tracks it; the caller only reads pid (0: none runs). */
 struct child_process {
     pid_t pid;
-    int exec_error_fd; /* read end of the CLOEXEC pipe; -1 once drained */
+    int exec_errno; /* errno of a failed exec; 0 when it worked */
 };
-#define CHILD_PROCESS_NONE ((struct child_process){.pid = 0, .exec_error_fd = -1})
+#define CHILD_PROCESS_NONE ((struct child_process){.pid = 0, .exec_errno = 0})
 
-/* Forks the app into its own process group (foreground on the terminal when
- * resil-init holds it). 0, or -1 with errno when the pipe or the fork failed
- * (*out is then CHILD_PROCESS_NONE). */
+/* Starts the app in its own process group (foreground on the terminal when
+ * resil-init holds it) and returns once it has exec'd: 0, or -1 with errno
+ * when vfork itself failed (*out is then CHILD_PROCESS_NONE). A failed exec is
+ * a started child that exits 126 or 127 at once; child_reaped says why. */
 int child_spawn(const struct child_spawn *req, struct child_process *out);
 
 /* The app was reaped: returns the errno of a failed exec, or 0 when exec
@@ -57,6 +58,10 @@ struct child_pid_list {
     bool group_signalled; /* the app's group got the signal as a whole */
 };
 void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already);
+/* child_signal_leftovers for when resil-init has no child left: as PID 1 the
+ * processes that joined the namespace from outside (docker exec), as a
+ * subreaper the app's group; no /proc scan, as it could find no child. */
+void child_signal_strays(bool pid1, pid_t app_pgid, int sig);
 void child_pid_list_free(struct child_pid_list *l);
 
 /* Exit code by the README's "Exit codes" table: N, or 128+S. */

@@ -20,9 +20,12 @@ int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb, void 
 int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
 void loop_del_fd(struct loop *loop, int fd);
 
+/* Makes no system call: the timerfd behind a timer is created when it is
+ * first armed with a delay. */
 struct loop_timer *loop_timer_new(struct loop *loop, loop_timer_cb cb, void *data);
-/* One-shot, delay_ms from now (0 fires on the next turn). Re-arming replaces. */
-void loop_timer_arm(struct loop_timer *timer, uint64_t delay_ms);
+/* One-shot, delay_ms from now (0 fires on the next turn). Re-arming replaces.
+ * 0, or -1 (logged) when no timerfd can be had: the timer stays disarmed. */
+int loop_timer_arm(struct loop_timer *timer, uint64_t delay_ms);
 void loop_timer_disarm(struct loop_timer *timer);
 bool loop_timer_armed(const struct loop_timer *timer);
 void loop_timer_free(struct loop_timer *timer);

@@ -30,6 +30,14 @@ struct memory_sample {
 };
 
 /* The monitor's options, filled by the supervisor from the configuration. */
+/* How much of the watch is worth its cost. A memory option acts on live
+ * readings: everything. A restart policy only asks, at the app's end, whether
+ * it was OOM-killed: the events the cgroup can deliver for free (memory.events
+ * on v2), nothing that wakes resil-init. Neither: nothing at all, so an idle
+ * resil-init is never woken; the readings are the one at the app's start and,
+ * when the supervisor asks, one at its end. */
+enum memory_watch_level { MEMORY_WATCH_ALL, MEMORY_WATCH_EVENTS, MEMORY_WATCH_NONE };
+
 struct memory_options {
     const char *cgroup_root;          /* --cgroup-root; NULL: find our cgroup */
     struct config_size_spec warn;     /* --memory-warn */
@@ -38,8 +46,13 @@ struct memory_options {
     uint64_t restart_for_ms;          /* --memory-restart-for */
     uint64_t interval_ms;             /* --memory-interval */
     /* Someone acts on every tier change (--pressure-signal): sample the
-     * working set live rather than only on pressure events. */
+     * working set live rather than only on pressure events, and add a PSI
+     * trigger at the first sample. */
     bool sample_for_tier_changes;
+    /* --memory-interval was given: sample at that period while watching. */
+    bool sample_asked;
+    /* What memory_watch arms while the app runs (the zero value: all of it). */
+    enum memory_watch_level watch;
 };
 
 const char *memory_tier_name(enum memory_tier t);
@@ -71,11 +84,12 @@ const struct memory_sample *memory_current(const struct memory_monitor *m);
  * baseline is the current sample, so call memory_refresh just before a start. */
 void memory_app_started(struct memory_monitor *m);
 bool memory_oom_since_start(struct memory_monitor *m);
-/* on: POLLPRI on memory.events where it is a real cgroup2 file, a PSI trigger on
- * memory.pressure (created once: at a run's first memory event or a start above
- * tier normal, else one PSI window into the run; then kept), and a sample every
- * --memory-interval where needed (see update_timer in memory.c). off: out of
- * the loop, timers disarmed. Neither reads the files. */
+/* on: by opts->watch, POLLPRI on memory.events where it is a real cgroup2
+ * file, a sample every --memory-interval where needed (see should_sample in
+ * memory.c), and a PSI trigger on memory.pressure, created once (at a run's
+ * first memory event, at a start above tier normal, or with
+ * sample_for_tier_changes at the first sample; never by a timer of its own)
+ * and kept. off: out of the loop, timers disarmed. Neither reads the files. */
 void memory_watch(struct memory_monitor *m, bool on);
 void memory_free(struct memory_monitor *m);
 

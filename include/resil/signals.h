@@ -26,7 +26,8 @@ int signals_rewrite(const int rewrite[RESIL_MAX_SIGNAL], int sig);
 /* Whether a received signal is passed on to the app at all (SIGCHLD and the
  * SIGPIPE of resil-init's own sockets are not). */
 bool signals_forwardable(int sig);
-/* Sends sig to the app's process group, or to the app alone when single. */
+/* Sends sig to the app's process group, or to the app alone when single,
+ * then yields the CPU so that the app, now runnable, goes first. */
 int signals_send_to_app(pid_t app_pid, bool single, int sig);
 
 #endif

@@ -269,8 +269,10 @@ def test_scratch_example_healthcheck_makes_docker_unhealthy_when_the_app_is(run,
     assert c.state()["Running"]
 
 
-def test_scratch_image_without_a_writable_run_supervises_but_cannot_serve_probe(run, test_image):
-    """What the example's VOLUME /run is for: the same image without it."""
+def test_scratch_image_without_run_keeps_status_json_in_dev_shm(run, test_image):
+    """The example without its VOLUME /run: no /run at all, and status.json goes
+    to /dev/shm/resil-init (a tmpfs Docker mounts in every container, scratch
+    ones too), where probe and status find it."""
     bare = "resil-test/scratch-bare"
     dockerfile = (
         "FROM scratch\n"
@@ -281,8 +283,10 @@ def test_scratch_image_without_a_writable_run_supervises_but_cannot_serve_probe(
     docker("build", "-t", bare, "-", input=dockerfile)  # no context: everything comes from images
     c = run(*DEMO_APP_ENV, bare)
     c.wait_log(r"^demo-app\[\d+\]: listening")
-    assert re.search(r"^resil-init\[1\]: warn: .*status", c.logs(), re.MULTILINE), c.logs()
-    assert c.exec("/resil-init", "probe").returncode == 1
+    assert not re.search(r"^resil-init\[1\]: warn: .*status", c.logs(), re.MULTILINE), c.logs()
+    assert c.exec("/resil-init", "probe").returncode == 0
+    status = json.loads(c.exec("/resil-init", "status", check=True).stdout)
+    assert status["app"]["state"] == "running"
     assert c.state()["Running"]
 
 

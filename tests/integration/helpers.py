@@ -257,6 +257,11 @@ class Init:
             self._pid = wait_for(self._find_pid, START_TIMEOUT, "resil-init to start")
         return self._pid
 
+    def _candidates(self):
+        """The processes resil-init is looked for among: the children of the
+        process we started (a subclass may look deeper)."""
+        return children_of(self.proc.pid)
+
     def _find_pid(self):
         """resil-init, once exec'd, among the children of the process we started."""
         if self.proc.poll() is not None:
@@ -265,7 +270,7 @@ class Init:
         # The same file, not the same name: in another mount namespace (unshare
         # inside a chroot) the exe link names the path as seen from outside.
         want = os.stat(EXE)
-        for child in children_of(self.proc.pid):
+        for child in self._candidates():
             try:
                 exe = os.stat(f"/proc/{child}/exe")
             except OSError:

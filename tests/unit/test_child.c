@@ -1,5 +1,5 @@
-/* child: the record of the app (reaped, released), group signals that can
- * never hit resil-init's own group, and exit codes. */
+/* child: starting the app and the record of it (reaped, released), group
+ * signals that can never hit resil-init's own group, and exit codes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "resil/child.h"
+#include "resil/loop.h"
+#include "resil/signals.h"
 
 /* pgid 0 would be kill(0, sig): resil-init's own group. */
 static void no_group_is_never_our_group(void **state)
@@ -44,31 +46,56 @@ static void a_group_gets_the_signal(void **state)
     assert_int_equal(child_status_code(status), 128 + SIGTERM);
 }
 
-static void reaped_reads_the_exec_error_and_forgets_the_app(void **state)
+extern char **environ;
+
+/* Spawns argv the way the supervisor does, waits for it, and returns what
+ * child_reaped says; the record is forgotten afterwards. */
+static int spawn_wait_reap(char *const argv[], int *status)
+{
+    sigset_t before;
+    sigprocmask(SIG_SETMASK, NULL, &before);
+    struct loop *loop = loop_new();
+    struct signals *sigs = signals_setup();
+    assert_non_null(loop);
+    assert_non_null(sigs);
+    struct child_spawn req = {
+        .argv = (char **)argv, .envp = environ, .signals = sigs, .loop = loop};
+    struct child_process c;
+    assert_int_equal(child_spawn(&req, &c), 0);
+    assert_true(c.pid > 0);
+    /* spawned with vfork: the app has exec'd (or failed to) by now, in its group */
+    assert_int_equal(getpgid(c.pid), c.pid);
+    assert_int_equal(waitpid(c.pid, status, 0), c.pid);
+    int err = child_reaped(&c);
+    assert_int_equal(c.pid, 0);
+    signals_free(sigs);
+    loop_free(loop);
+    sigprocmask(SIG_SETMASK, &before, NULL);
+    return err;
+}
+
+static void reaped_tells_the_exec_error_and_forgets_the_app(void **state)
 {
     (void)state;
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    int err = ENOENT;
-    assert_int_equal(write(p[1], &err, sizeof err), (ssize_t)sizeof err);
-    close(p[1]);
-    struct child_process c = {.pid = 42, .exec_error_fd = p[0]};
-    assert_int_equal(child_reaped(&c), ENOENT);
-    assert_int_equal(c.pid, 0);
-    assert_int_equal(c.exec_error_fd, -1);
-    assert_int_equal(fcntl(p[0], F_GETFD), -1); /* the pipe is closed */
+    int status;
+    char *const missing[] = {"resil-init-test-no-such-command", NULL};
+    assert_int_equal(spawn_wait_reap(missing, &status), ENOENT);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 127);
 
-    /* exec worked: the pipe closed empty */
-    assert_int_equal(pipe(p), 0);
-    close(p[1]);
-    c = (struct child_process){.pid = 43, .exec_error_fd = p[0]};
-    assert_int_equal(child_reaped(&c), 0);
-    assert_int_equal(c.pid, 0);
+    char *const not_executable[] = {"/dev/null", NULL};
+    assert_int_equal(spawn_wait_reap(not_executable, &status), EACCES);
+    assert_int_equal(WEXITSTATUS(status), 126);
 
-    c = CHILD_PROCESS_NONE;
+    char *const works[] = {"true", NULL};
+    assert_int_equal(spawn_wait_reap(works, &status), 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    struct child_process c = CHILD_PROCESS_NONE;
     assert_int_equal(child_reaped(&c), 0);
     child_release(&c);
-    assert_int_equal(c.exec_error_fd, -1);
+    assert_int_equal(c.pid, 0);
 }
 
 int main(void)
@@ -76,7 +103,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(no_group_is_never_our_group),
         cmocka_unit_test(a_group_gets_the_signal),
-        cmocka_unit_test(reaped_reads_the_exec_error_and_forgets_the_app),
+        cmocka_unit_test(reaped_tells_the_exec_error_and_forgets_the_app),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -37,6 +38,40 @@ static void timer_fires_once_after_delay(void **state)
     assert_true(loop_now_ms() - start >= 50);
     assert_false(loop_timer_armed(t));
     loop_timer_free(t);
+    loop_free(loop);
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* A timer costs a descriptor only once it is armed with a delay: a run that
+ * never waits on one makes no timerfd (issue 10). */
+static void a_timer_takes_a_descriptor_only_when_armed_with_a_delay(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    struct counter c = {0};
+    int before = open_fds();
+    struct loop_timer *t = loop_timer_new(loop, count_and_stop, &c);
+    loop_timer_disarm(t);
+    loop_timer_arm(t, 0); /* the next turn: no timerfd either */
+    assert_int_equal(open_fds(), before);
+    assert_int_equal(loop_run(loop), 0);
+    assert_int_equal(c.fired, 1);
+    assert_int_equal(loop_timer_arm(t, 10), 0);
+    assert_int_equal(open_fds(), before + 1);
+    assert_int_equal(loop_run(loop), 0);
+    assert_int_equal(c.fired, 2);
+    loop_timer_free(t);
+    assert_int_equal(open_fds(), before);
     loop_free(loop);
 }
 
@@ -175,6 +210,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(timer_fires_once_after_delay),
         cmocka_unit_test(disarmed_timer_never_fires),
+        cmocka_unit_test(a_timer_takes_a_descriptor_only_when_armed_with_a_delay),
         cmocka_unit_test(fd_callback_gets_readable_event),
         cmocka_unit_test(deleting_a_watch_during_dispatch_is_safe),
         cmocka_unit_test(immediate_timers_run_next_turn),
