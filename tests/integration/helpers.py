@@ -419,3 +419,9 @@ def starts(log):
 
 def terms(log):
     return app_events_of(log, "term")
+
+
+def says_address_in_use(text):
+    """EADDRINUSE in resil-init's words: glibc's strerror and musl's (the static
+    build) spell it differently."""
+    return "Address already in use" in text or "Address in use" in text

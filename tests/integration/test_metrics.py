@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fakecgroup import MiB, FakeCgroup
 from healthserver import HealthServer
-from helpers import base_env, prog, run_cmd, starts, terms, wait_for
+from helpers import base_env, prog, run_cmd, says_address_in_use, starts, terms, wait_for
 from listenlib import free_port
 
 REASONS = ("crash", "unhealthy", "memory", "oom", "exit", "manual")
@@ -310,5 +310,5 @@ def test_bad_address_or_port_in_use_exits_2_with_nothing_started(tmp_path):
         port = holder.getsockname()[1]
         r = run_cmd(["--metrics", f"127.0.0.1:{port}", "--", *app])
     assert r.returncode == 2, r.stderr
-    assert f"127.0.0.1:{port}" in r.stderr and "Address already in use" in r.stderr
+    assert f"127.0.0.1:{port}" in r.stderr and says_address_in_use(r.stderr), r.stderr
     assert not marker.exists()
