@@ -202,10 +202,13 @@ class Init:
     plain child of the test, where it is a child subreaper.
 
     via: a command prefix that starts resil-init as its child (e.g. a parent
-    process a test kills); tty: a terminal fd given to the run's new session
-    as its controlling terminal (and its stdin unless stdin= is given)."""
+    process a test kills) or execs it (setpriv, prlimit, unshare -m); tty: a
+    terminal fd given to the run's new session as its controlling terminal (and
+    its stdin unless stdin= is given); stderr: a file descriptor for resil-init's
+    stderr instead of the captured file (stderr_text() then has nothing)."""
 
-    def __init__(self, args, pid1=True, outdir=None, via=None, tty=None, **popen_kw):
+    def __init__(self, args, pid1=True, outdir=None, via=None, tty=None, stderr=None,
+                 **popen_kw):
         self.pid1 = pid1
         self.outdir = Path(outdir or tempfile.mkdtemp(prefix="resil-it-"))
         self.outdir.mkdir(parents=True, exist_ok=True)
@@ -226,8 +229,8 @@ class Init:
         self._out = open(self.stdout_path, "wb")
         self._err = open(self.stderr_path, "wb")
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen([*prefix, *self.argv], stdout=self._out, stderr=self._err,
-                                     **popen_kw)
+        self.proc = subprocess.Popen([*prefix, *self.argv], stdout=self._out,
+                                     stderr=self._err if stderr is None else stderr, **popen_kw)
         self.sid = self.proc.pid
         self._pid = self.proc.pid if not prefix else None
         self.returncode = None
@@ -244,11 +247,12 @@ class Init:
         return self._pid
 
     def _find_pid(self):
-        """resil-init, once exec'd, among the children of the process we started."""
+        """resil-init, once exec'd: the process we started itself (a prefix that
+        execs, such as setpriv), or one of its children (a prefix that forks)."""
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.proc.args[0]} exited with {self.proc.returncode} before "
                                  f"resil-init started: {self.stderr_text()!r}")
-        for child in children_of(self.proc.pid):
+        for child in [self.proc.pid, *children_of(self.proc.pid)]:
             try:
                 exe = os.readlink(f"/proc/{child}/exe")
             except OSError:
