@@ -17,12 +17,22 @@ SRCS      := $(wildcard src/*.c)
 LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 EXAMPLE_SRCS := $(wildcard examples/*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/%.c=%)
 
-# Each flavour builds into its own directory: plain, or with sanitizers (SAN=1).
+# Each flavour builds into its own directory: plain, with sanitizers (SAN=1),
+# or instrumented for libFuzzer with clang (FUZZ=1, see `make fuzz`).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
 ifeq ($(SAN),1)
   BUILD      := build/asan
   ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
   LDFLAGS    += -fsanitize=address,undefined
+else ifeq ($(FUZZ),1)
+  CC         := $(FUZZ_CC)
+  BUILD      := build/fuzz
+  ALL_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=all
 else
   BUILD      := build
 endif
@@ -31,8 +41,10 @@ BIN       := $(BUILD)/resil-init
 LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/bin/%)
 
-.PHONY: all static test unit integration test-static test-asan demo install lint format bench clean examples
+.PHONY: all static test unit integration test-static test-asan demo install lint format bench clean examples \
+        fuzz fuzz-build fuzz-run soak
 
 all: $(BIN) examples
 
@@ -50,7 +62,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/tests
 $(BUILD)/examples/%: examples/%.c | $(BUILD)/examples
 	$(CC) -std=gnu11 $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
-$(BUILD)/obj $(BUILD)/tests $(BUILD)/examples:
+build/fuzz/bin/%: tests/fuzz/%.c tests/fuzz/fuzz_util.h $(LIB_OBJS) | build/fuzz/bin
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/examples build/fuzz/bin:
 	mkdir -p $@
 
 unit: $(UNIT_BINS)
@@ -65,6 +80,18 @@ test: unit integration
 # The sanitizer build runs the same unit and integration suites.
 test-asan:
 	$(MAKE) SAN=1 test
+
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c) over every parser of outside input,
+# each run for FUZZ_SECONDS from its seeds in tests/fuzz/corpus/; any crash,
+# leak, undefined behaviour or slow input (over 10 s) fails the target.
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-run
+
+fuzz-build:
+	$(MAKE) FUZZ=1 $(FUZZ_BINS)
+
+fuzz-run: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do sh tests/fuzz/run.sh $$t $(FUZZ_SECONDS); done
 
 # The static musl binary: the same steps as the Dockerfile's build stage.
 static: build/resil-init-static
