@@ -56,7 +56,7 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard include/resil/*.h) | $(BUILD)/obj
 $(BIN): $(BUILD)/obj/main.o $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_OBJS) | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS) -lcmocka
 
 $(BUILD)/examples/%: examples/%.c | $(BUILD)/examples
@@ -120,13 +120,13 @@ install: $(BIN)
 	install -D -m 0644 docs/resil-init.1 $(DESTDIR)$(PREFIX)/share/man/man1/resil-init.1
 
 lint:
-	clang-format --dry-run --Werror src/*.c include/resil/*.h tests/unit/*.c examples/*.c
+	clang-format --dry-run --Werror src/*.c include/resil/*.h tests/unit/*.c tests/unit/*.h examples/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -Iinclude src
 	clang-tidy --quiet $(SRCS) -- -std=gnu11 -Iinclude $(PKG_CFLAGS) -DRESIL_VERSION='"lint"'
 
 format:
-	clang-format -i src/*.c include/resil/*.h tests/unit/*.c examples/*.c
+	clang-format -i src/*.c include/resil/*.h tests/unit/*.c tests/unit/*.h examples/*.c
 
 clean:
 	rm -rf build

@@ -1,4 +1,6 @@
-/* Starting and reaping processes. */
+/* Children: starting the app (its own process group, the terminal, the
+ * exec-error pipe) and the record of it (struct child_process), reaping every
+ * child, and signalling the app's group and whatever is left at the end. */
 #define _GNU_SOURCE /* execvpe, pipe2 */
 #include "resil/child.h"
 
@@ -13,6 +15,8 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
+
+#include "resil/util.h"
 
 /* The terminal goes to the app only when resil-init holds it, as with `docker
  * run -it`; a resil-init started in a shell's background must not steal it. */
@@ -41,6 +45,7 @@ static void exec_app(const struct child_spawn *req, int error_fd, bool give_term
 
 int child_spawn(const struct child_spawn *req, struct child_process *out)
 {
+    *out = CHILD_PROCESS_NONE;
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return -1;
@@ -66,15 +71,28 @@ int child_spawn(const struct child_spawn *req, struct child_process *out)
     return 0;
 }
 
-int child_exec_error(struct child_process *c)
+int child_reaped(struct child_process *c)
 {
-    if (c->exec_error_fd < 0)
-        return 0;
     int err = 0;
-    ssize_t n = read(c->exec_error_fd, &err, sizeof err);
-    close(c->exec_error_fd);
-    c->exec_error_fd = -1;
+    ssize_t n = c->exec_error_fd >= 0 ? read(c->exec_error_fd, &err, sizeof err) : 0;
+    child_release(c);
     return n == (ssize_t)sizeof err ? err : 0;
+}
+
+void child_release(struct child_process *c)
+{
+    if (c->exec_error_fd >= 0)
+        close(c->exec_error_fd);
+    *c = CHILD_PROCESS_NONE;
+}
+
+int child_signal_group(pid_t pgid, int sig)
+{
+    if (pgid <= 0) {
+        errno = ESRCH;
+        return -1;
+    }
+    return kill(-pgid, sig);
 }
 
 bool child_reap_all(void (*on_exit)(void *ctx, pid_t pid, int status), void *ctx)
@@ -97,7 +115,7 @@ bool child_group_alive(pid_t pgid)
     return pgid > 0 && (kill(-pgid, 0) == 0 || errno == EPERM);
 }
 
-static bool pid_list_has(const struct pid_list *l, pid_t pid)
+static bool child_pid_list_has(const struct child_pid_list *l, pid_t pid)
 {
     for (size_t i = 0; i < l->count; i++)
         if (l->pids[i] == pid)
@@ -105,20 +123,16 @@ static bool pid_list_has(const struct pid_list *l, pid_t pid)
     return false;
 }
 
-static void pid_list_add(struct pid_list *l, pid_t pid)
+static void child_pid_list_add(struct child_pid_list *l, pid_t pid)
 {
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        pid_t *grown = realloc(l->pids, cap * sizeof *grown);
-        if (!grown)
-            return;
-        l->pids = grown;
-        l->cap = cap;
-    }
+    pid_t *grown = util_grow(l->pids, &l->cap, l->count + 1, sizeof *grown);
+    if (!grown)
+        return; /* unlisted: it may be signalled twice, which is harmless */
+    l->pids = grown;
     l->pids[l->count++] = pid;
 }
 
-void pid_list_free(struct pid_list *l)
+void child_pid_list_free(struct child_pid_list *l)
 {
     free(l->pids);
     memset(l, 0, sizeof *l);
@@ -146,22 +160,22 @@ static pid_t process_group_of(pid_t pid)
     return (pid_t)group;
 }
 
-static void signal_child_once(pid_t pid, pid_t app_pgid, int sig, struct pid_list *already)
+static void signal_child_once(pid_t pid, pid_t app_pgid, int sig, struct child_pid_list *already)
 {
-    if (already && pid_list_has(already, pid))
+    if (already && child_pid_list_has(already, pid))
         return;
     /* Members of the app's group got the group signal already. */
     bool in_group_done = already && already->group_signalled && process_group_of(pid) == app_pgid;
     if (!in_group_done)
         kill(pid, sig);
     if (already)
-        pid_list_add(already, pid);
+        child_pid_list_add(already, pid);
 }
 
 /* resil-init's own children are listed per thread in /proc/self/task/TID/children:
  * reading those costs a few opens, where scanning /proc would read every process
  * of the host. */
-static void signal_children(pid_t app_pgid, int sig, struct pid_list *already)
+static void signal_children(pid_t app_pgid, int sig, struct child_pid_list *already)
 {
     DIR *tasks = opendir("/proc/self/task");
     if (!tasks)
@@ -183,7 +197,7 @@ static void signal_children(pid_t app_pgid, int sig, struct pid_list *already)
     closedir(tasks);
 }
 
-void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct pid_list *already)
+void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already)
 {
     if (pid1) {
         /* kill(-1) skips resil-init itself and reaches the whole namespace. */

@@ -1,14 +1,15 @@
-/* Configuration: one option table feeds the command line, the RESIL_* environment
- * and the JSON config file, so the three ways in cannot drift apart. Sources are
- * applied lowest precedence first (file, environment, flags): a later scalar
- * simply overwrites, and a repeatable option is emptied the first time a higher
- * source touches it, so the highest source giving a list replaces the others. */
+/* Configuration: one option table (config_options[], a row per option: its
+ * names, type, field, default, limits and flags) feeds the command line, the
+ * RESIL_* environment, the JSON config file, --help and --check-config; what an
+ * option does is per-type code over its row, so the ways in cannot drift apart.
+ * Sources are applied lowest precedence first (file, environment, flags): a later
+ * scalar simply overwrites, and a repeatable option is emptied the first time a
+ * higher source touches it, so the highest source giving a list replaces the others. */
 #include "resil/config.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,7 +17,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/un.h>
-#include <unistd.h>
+
+#include "resil/util.h"
 
 /* A config file is a handful of keys; anything bigger is a mistake, not a config. */
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -25,6 +27,11 @@
 /* Fraction digits kept: enough for ms of hours, and frac * unit cannot overflow. */
 #define FRACTION_SCALE_MAX 1000000
 #define VERBOSE_MAX 100
+/* The restart budget holds one 8-byte timestamp per restart it allows, allocated
+ * up front: 100000 is 800 kB at most, and more restarts than that inside one
+ * window is a crash loop, not a budget. Far larger values used to make that
+ * allocation fail and restarts silently stop. */
+#define MAX_RESTARTS_MAX 100000
 
 enum opt_id {
     OPT_SUBREAPER,
@@ -33,12 +40,15 @@ enum opt_id {
     OPT_PDEATH_SIGNAL,
     OPT_REWRITE,
     OPT_GRACE,
+    OPT_STOP_DELAY,
     OPT_RESTART,
     OPT_MAX_RESTARTS,
     OPT_RESTART_WINDOW,
     OPT_BACKOFF,
     OPT_STATE_DIR,
     OPT_TERMINATION_LOG,
+    OPT_LISTEN,
+    OPT_LISTEN_BACKLOG,
     OPT_HEALTH_URL,
     OPT_HEALTH_UNIX_SOCKET,
     OPT_HEALTH_INTERVAL,
@@ -59,6 +69,7 @@ enum opt_id {
     OPT_VERBOSE,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
+    OPT_METRICS,
     OPT_CONFIG,
     OPT_CHECK_CONFIG,
     OPT_HELP,
@@ -66,132 +77,208 @@ enum opt_id {
     OPT_COUNT
 };
 
-const struct option_def resil_options[OPT_COUNT] = {
-    [OPT_SUBREAPER] = {"subreaper", 's', NULL, false, "Init", "on",
-                       "tini compatibility; subreaper is automatic when not PID 1"},
-    [OPT_SINGLE_CHILD] = {"single-child", 'c', NULL, false, "Init", "off",
-                          "signal the app alone, not its process group"},
-    [OPT_REMAP_EXIT] = {"remap-exit", 'e', "CODE", true, "Init", "none",
-                        "report an app exit status CODE as 0 (tini -e)"},
-    [OPT_PDEATH_SIGNAL] = {"pdeath-signal", 'p', "SIG", false, "Init", "none",
-                           "signal resil-init gets when its parent dies (tini -p)"},
-    [OPT_REWRITE] = {"rewrite", 'r', "FROM:TO", true, "Init", "none",
-                     "forward signal FROM as TO; TO 0 drops it (dumb-init -r)"},
-    [OPT_GRACE] = {"grace", 0, "DURATION", false, "Init", "8s",
-                   "after SIGTERM, time before the app's group gets SIGKILL"},
-    [OPT_RESTART] = {"restart", 0, "P", false, "Supervision", "no",
-                     "restart policy: no, on-failure or always"},
-    [OPT_MAX_RESTARTS] = {"max-restarts", 0, "N", false, "Supervision", "5",
-                          "restarts allowed inside --restart-window before giving up"},
-    [OPT_RESTART_WINDOW] = {"restart-window", 0, "DURATION", false, "Supervision", "10m",
-                            "sliding window for --max-restarts"},
-    [OPT_BACKOFF] = {"backoff", 0, "MIN[:MAX]", false, "Supervision", "1s:30s",
-                     "delay before a restart, doubling from MIN to MAX"},
-    [OPT_STATE_DIR] = {"state-dir", 0, "DIR", false, "Supervision",
-                       "/run/resil-init, else $TMPDIR/resil-init", "where status.json is kept"},
-    [OPT_TERMINATION_LOG] = {"termination-log", 0, "PATH", false, "Supervision",
-                             "/dev/termination-log when it exists",
-                             "gets the one-line exit reason"},
-    [OPT_HEALTH_URL] = {"health-url", 0, "URL", false, "Health checks", "none",
-                        "http:// URL to check; enables the health loop"},
-    [OPT_HEALTH_UNIX_SOCKET] = {"health-unix-socket", 0, "PATH", false, "Health checks", "none",
-                                "send the health request over this Unix socket"},
-    [OPT_HEALTH_INTERVAL] = {"health-interval", 0, "DURATION", false, "Health checks", "30s",
-                             "time between the starts of two checks"},
-    [OPT_HEALTH_TIMEOUT] = {"health-timeout", 0, "DURATION", false, "Health checks", "5s",
-                            "a check taking longer fails"},
-    [OPT_HEALTH_START_PERIOD] = {"health-start-period", 0, "DURATION", false, "Health checks", "0s",
-                                 "failures in this period after a start do not count"},
-    [OPT_HEALTH_RETRIES] = {"health-retries", 0, "N", false, "Health checks", "3",
-                            "consecutive failures that make the app unhealthy"},
-    [OPT_HEALTH_JSON_FIELD] = {"health-json-field", 0, "NAME", false, "Health checks",
-                               "status, then overall_status", "JSON field holding the verdict"},
-    [OPT_ON_UNHEALTHY] = {"on-unhealthy", 0, "A", false, "Health checks", "restart",
-                          "restart (when --restart allows, else exit) or exit"},
-    [OPT_CGROUP_ROOT] = {"cgroup-root", 0, "DIR", false, "Memory", "found from /proc/self/cgroup",
-                         "directory of the cgroup's memory files"},
-    [OPT_MEMORY_WARN] = {"memory-warn", 0, "SIZE", false, "Memory", "75%",
-                         "working set at or above this is tier warning"},
-    [OPT_MEMORY_CRITICAL] = {"memory-critical", 0, "SIZE", false, "Memory", "85%",
-                             "working set at or above this is tier critical"},
-    [OPT_MEMORY_RESTART] = {"memory-restart", 0, "SIZE", false, "Memory", "off",
-                            "restart the app when the working set stays above this"},
-    [OPT_MEMORY_RESTART_FOR] = {"memory-restart-for", 0, "DURATION", false, "Memory", "30s",
-                                "how long it must stay above --memory-restart"},
-    [OPT_MEMORY_INTERVAL] = {"memory-interval", 0, "DURATION", false, "Memory", "5s",
-                             "sampling period of the working set"},
-    [OPT_EMERGENCY_ENV] = {"emergency-env", 0, "KEY=VALUE", true, "Memory", "EMERGENCY_MODE=true",
-                           "set in the app's environment in emergency mode"},
-    [OPT_PRESSURE_SIGNAL] = {"pressure-signal", 0, "SIG", false, "Memory", "none",
-                             "sent to the app when the memory tier rises while it runs"},
-    [OPT_RUNTIME_HINTS] = {"runtime-hints", 0, NULL, false, "Memory", "off",
-                           "size Node.js (NODE_OPTIONS) and Go (GOMEMLIMIT) to the limit"},
-    [OPT_VERBOSE] = {"verbose", 'v', NULL, true, "Output", NULL,
-                     "one log level more verbose per use"},
-    [OPT_LOG_LEVEL] = {"log-level", 0, "L", false, "Output", "info", "error, warn, info or debug"},
-    [OPT_LOG_FORMAT] = {"log-format", 0, "F", false, "Output", "text",
-                        "text or json (one JSON object per line)"},
-    [OPT_CONFIG] = {"config", 0, "FILE", false, "Other", "none",
-                    "JSON file whose keys are the long option names"},
-    [OPT_CHECK_CONFIG] = {"check-config", 0, NULL, false, "Other", "off",
-                          "print the effective settings as JSON and exit"},
-    [OPT_HELP] = {"help", 'h', NULL, false, "Other", NULL, "print this help and exit"},
-    [OPT_VERSION] = {"version", 0, NULL, false, "Other", NULL, "print the version and exit"},
-};
-
-const size_t resil_option_count = OPT_COUNT;
-
-/* How a value is spelled, which decides the JSON types a config file may use. */
-enum opt_kind { KIND_SWITCH, KIND_COUNT, KIND_NUMBER, KIND_TEXT, KIND_ACTION };
-
-static enum opt_kind kind_of(enum opt_id id)
-{
-    switch (id) {
-    case OPT_SUBREAPER:
-    case OPT_SINGLE_CHILD:
-    case OPT_RUNTIME_HINTS:
-    case OPT_CHECK_CONFIG:
-        return KIND_SWITCH;
-    case OPT_HELP:
-    case OPT_VERSION:
-        return KIND_ACTION;
-    case OPT_VERBOSE:
-        return KIND_COUNT;
-    case OPT_RESTART:
-    case OPT_STATE_DIR:
-    case OPT_TERMINATION_LOG:
-    case OPT_HEALTH_URL:
-    case OPT_HEALTH_UNIX_SOCKET:
-    case OPT_HEALTH_JSON_FIELD:
-    case OPT_ON_UNHEALTHY:
-    case OPT_CGROUP_ROOT:
-    case OPT_EMERGENCY_ENV:
-    case OPT_REWRITE:
-    case OPT_LOG_LEVEL:
-    case OPT_LOG_FORMAT:
-    case OPT_CONFIG:
-        return KIND_TEXT;
-    default:
-        return KIND_NUMBER;
-    }
-}
-
-struct choice {
-    const char *name;
-    int value;
-};
-
-static const struct choice restart_choices[] = {
-    {"no", RESTART_NO}, {"on-failure", RESTART_ON_FAILURE}, {"always", RESTART_ALWAYS}, {NULL, 0}};
-static const struct choice unhealthy_choices[] = {
-    {"restart", ON_UNHEALTHY_RESTART}, {"exit", ON_UNHEALTHY_EXIT}, {NULL, 0}};
-static const struct choice level_choices[] = {
+static const struct config_choice restart_choices[] = {{"no", CONFIG_RESTART_NO},
+                                                       {"on-failure", CONFIG_RESTART_ON_FAILURE},
+                                                       {"always", CONFIG_RESTART_ALWAYS},
+                                                       {NULL, 0}};
+static const struct config_choice unhealthy_choices[] = {
+    {"restart", CONFIG_ON_UNHEALTHY_RESTART}, {"exit", CONFIG_ON_UNHEALTHY_EXIT}, {NULL, 0}};
+static const struct config_choice level_choices[] = {
     {"error", LOG_LEVEL_ERROR}, {"warn", LOG_LEVEL_WARN},    {"info", LOG_LEVEL_INFO},
     {"debug", LOG_LEVEL_DEBUG}, {"warning", LOG_LEVEL_WARN}, {NULL, 0}};
-static const struct choice format_choices[] = {
+static const struct config_choice format_choices[] = {
     {"text", LOG_FORMAT_TEXT}, {"json", LOG_FORMAT_JSON}, {NULL, 0}};
 
-static int pick(const struct choice *c, const char *s)
+/* ---- checks of single values, beyond their type ---- */
+
+static int check_http_url(const char *value, char *err, size_t errlen)
+{
+    size_t skip = strncasecmp(value, "http://", 7) == 0    ? 7
+                  : strncasecmp(value, "https://", 8) == 0 ? 8
+                                                           : 0;
+
+    if (skip == 0 || value[skip] == '\0') {
+        snprintf(err, errlen, "expected an http:// or https:// URL, got \"%.64s\"", value);
+        return -1;
+    }
+    for (const char *p = value; *p; p++) {
+        if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p)) {
+            snprintf(err, errlen, "URL contains a space or control character");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_socket_path(const char *value, char *err, size_t errlen)
+{
+    const size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+
+    if (strlen(value) <= max)
+        return 0;
+    snprintf(err, errlen, "path longer than %zu bytes", max);
+    return -1;
+}
+
+/* ---- the option table ---- */
+
+/* offsetof a field of struct resil_config, refused at compile time unless the
+ * field has type T, so a row cannot point its type's code at the wrong field.
+ * (T is a type name, which cannot be parenthesized.) */
+#define AT(field, T) /* NOLINTNEXTLINE(bugprone-macro-parentheses) */                              \
+    _Generic(((struct resil_config *)0)->field, T : offsetof(struct resil_config, field))
+
+#define SWITCH(f) .type = CONFIG_TYPE_SWITCH, .offset = AT(f, bool)
+#define COUNT(f) .type = CONFIG_TYPE_COUNT, .offset = AT(f, int)
+#define UINT(f) .type = CONFIG_TYPE_UINT, .offset = AT(f, unsigned)
+#define DURATION(f) .type = CONFIG_TYPE_DURATION, .offset = AT(f, uint64_t)
+#define SIZE(f) .type = CONFIG_TYPE_SIZE, .offset = AT(f, struct config_size_spec)
+#define SIGNAL(f) .type = CONFIG_TYPE_SIGNAL, .offset = AT(f, int), .flags = CONFIG_OFF_OK
+#define CHOICE(f, E, words) .type = CONFIG_TYPE_CHOICE, .offset = AT(f, E), .choices = (words)
+#define STRING(f) .type = CONFIG_TYPE_STRING, .offset = AT(f, char *)
+#define STRINGS(f, n)                                                                              \
+    .type = CONFIG_TYPE_STRINGS, .offset = AT(f, char **), .aux_offset = AT(n, size_t),            \
+    .repeatable = true
+#define ENV_LIST(f, n)                                                                             \
+    .type = CONFIG_TYPE_ENV, .offset = AT(f, char **), .aux_offset = AT(n, size_t),                \
+    .repeatable = true
+#define EXIT_CODES(f) .type = CONFIG_TYPE_EXIT_CODES, .offset = AT(f, bool *), .repeatable = true
+#define REWRITE(f) .type = CONFIG_TYPE_REWRITE, .offset = AT(f, int *), .repeatable = true
+#define BACKOFF(lo, hi)                                                                            \
+    .type = CONFIG_TYPE_BACKOFF, .offset = AT(lo, uint64_t), .aux_offset = AT(hi, uint64_t)
+#define ACTION .type = CONFIG_TYPE_ACTION
+
+/* CHOICE fields are written as int. */
+_Static_assert(sizeof(enum config_restart_policy) == sizeof(int), "enum stored as int");
+_Static_assert(sizeof(enum config_on_unhealthy) == sizeof(int), "enum stored as int");
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum stored as int");
+_Static_assert(sizeof(enum log_format) == sizeof(int), "enum stored as int");
+
+const struct config_option config_options[OPT_COUNT] = {
+    [OPT_SUBREAPER] = {"subreaper", 's', NULL, "Init",
+                       "tini compatibility; subreaper is automatic when not PID 1",
+                       SWITCH(subreaper), .def.on = true},
+    [OPT_SINGLE_CHILD] = {"single-child", 'c', NULL, "Init",
+                          "signal the app alone, not its process group", SWITCH(single_child)},
+    [OPT_REMAP_EXIT] = {"remap-exit", 'e', "CODE", "Init",
+                        "report an app exit status CODE as 0 (tini -e)", EXIT_CODES(remap_exit)},
+    [OPT_PDEATH_SIGNAL] = {"pdeath-signal", 'p', "SIG", "Init",
+                           "signal resil-init gets when its parent dies (tini -p)",
+                           SIGNAL(pdeath_signal)},
+    [OPT_REWRITE] = {"rewrite", 'r', "FROM:TO", "Init",
+                     "forward signal FROM as TO; TO 0 drops it (dumb-init -r)", REWRITE(rewrite)},
+    [OPT_GRACE] = {"grace", 0, "DURATION", "Init",
+                   "after SIGTERM, time before the app's group gets SIGKILL", DURATION(grace_ms),
+                   .def.ms = 8000},
+    [OPT_STOP_DELAY] = {"stop-delay", 0, "DURATION", "Init",
+                        "on SIGTERM/SIGINT, wait this long before forwarding it",
+                        DURATION(stop_delay_ms)},
+    [OPT_RESTART] = {"restart", 0, "P", "Supervision", "restart policy: no, on-failure or always",
+                     CHOICE(restart, enum config_restart_policy, restart_choices),
+                     .def.choice = CONFIG_RESTART_NO},
+    [OPT_MAX_RESTARTS] = {"max-restarts", 0, "N", "Supervision",
+                          "restarts allowed inside --restart-window before giving up",
+                          UINT(max_restarts), .def.n = 5, .max = MAX_RESTARTS_MAX},
+    [OPT_RESTART_WINDOW] = {"restart-window", 0, "DURATION", "Supervision",
+                            "sliding window for --max-restarts", DURATION(restart_window_ms),
+                            .def.ms = 10 * 60 * 1000, .flags = CONFIG_POSITIVE},
+    [OPT_BACKOFF] = {"backoff", 0, "MIN[:MAX]", "Supervision",
+                     "delay before a restart, doubling from MIN to MAX",
+                     BACKOFF(backoff_min_ms, backoff_max_ms), .def.range_ms = {1000, 30 * 1000}},
+    [OPT_STATE_DIR] = {"state-dir", 0, "DIR", "Supervision", "holds status.json", STRING(state_dir),
+                       .default_text = "/run/resil-init, else $TMPDIR/resil-init"},
+    [OPT_TERMINATION_LOG] = {"termination-log", 0, "PATH", "Supervision",
+                             "gets the exit reason line", STRING(termination_log),
+                             .default_text = "/dev/termination-log when it exists"},
+    /* The address syntax is the listen module's to check: its parser goes in .check. */
+    [OPT_LISTEN] = {"listen", 0, "ADDR", "Supervision",
+                    "a listening socket the app inherits, kept across restarts",
+                    STRINGS(listen, listen_count)},
+    /* listen(2) takes an int. */
+    [OPT_LISTEN_BACKLOG] = {"listen-backlog", 0, "N", "Supervision",
+                            "backlog of each --listen socket", UINT(listen_backlog), .def.n = 4096,
+                            .min = 1, .max = INT_MAX},
+    [OPT_HEALTH_URL] = {"health-url", 0, "URL", "Health checks",
+                        "http:// URL to check; enables the health loop", STRING(health_url),
+                        .check = check_http_url},
+    [OPT_HEALTH_UNIX_SOCKET] = {"health-unix-socket", 0, "PATH", "Health checks",
+                                "send the health request over this Unix socket",
+                                STRING(health_unix_socket), .check = check_socket_path},
+    [OPT_HEALTH_INTERVAL] = {"health-interval", 0, "DURATION", "Health checks",
+                             "time between the starts of two checks", DURATION(health_interval_ms),
+                             .def.ms = 30 * 1000, .flags = CONFIG_POSITIVE},
+    [OPT_HEALTH_TIMEOUT] = {"health-timeout", 0, "DURATION", "Health checks",
+                            "a check taking longer fails", DURATION(health_timeout_ms),
+                            .def.ms = 5 * 1000, .flags = CONFIG_POSITIVE},
+    [OPT_HEALTH_START_PERIOD] = {"health-start-period", 0, "DURATION", "Health checks",
+                                 "failures in this period after a start do not count",
+                                 DURATION(health_start_period_ms)},
+    [OPT_HEALTH_RETRIES] = {"health-retries", 0, "N", "Health checks",
+                            "consecutive failures that make the app unhealthy",
+                            UINT(health_retries), .def.n = 3, .min = 1, .max = UINT_MAX},
+    [OPT_HEALTH_JSON_FIELD] = {"health-json-field", 0, "NAME", "Health checks",
+                               "JSON field holding the verdict", STRING(health_json_field),
+                               .default_text = "status, then overall_status"},
+    [OPT_ON_UNHEALTHY] = {"on-unhealthy", 0, "A", "Health checks",
+                          "restart (when --restart allows, else exit) or exit",
+                          CHOICE(on_unhealthy, enum config_on_unhealthy, unhealthy_choices),
+                          .def.choice = CONFIG_ON_UNHEALTHY_RESTART},
+    [OPT_CGROUP_ROOT] = {"cgroup-root", 0, "DIR", "Memory", "where the cgroup's memory files are",
+                         STRING(cgroup_root), .default_text = "found from /proc/self/cgroup"},
+    [OPT_MEMORY_WARN] = {"memory-warn", 0, "SIZE", "Memory",
+                         "working set at or above this is tier warning", SIZE(memory_warn),
+                         .def.size = {.set = true, .is_percent = true, .percent = 75}},
+    [OPT_MEMORY_CRITICAL] = {"memory-critical", 0, "SIZE", "Memory",
+                             "working set at or above this is tier critical", SIZE(memory_critical),
+                             .def.size = {.set = true, .is_percent = true, .percent = 85}},
+    [OPT_MEMORY_RESTART] = {"memory-restart", 0, "SIZE", "Memory",
+                            "restart the app when the working set stays above this",
+                            SIZE(memory_restart), .flags = CONFIG_OFF_OK},
+    [OPT_MEMORY_RESTART_FOR] = {"memory-restart-for", 0, "DURATION", "Memory",
+                                "how long it must stay above --memory-restart",
+                                DURATION(memory_restart_for_ms), .def.ms = 30 * 1000},
+    [OPT_MEMORY_INTERVAL] = {"memory-interval", 0, "DURATION", "Memory",
+                             "sampling period of the working set", DURATION(memory_interval_ms),
+                             .def.ms = 5 * 1000, .flags = CONFIG_POSITIVE},
+    [OPT_EMERGENCY_ENV] = {"emergency-env", 0, "KEY=VALUE", "Memory",
+                           "set for the app in emergency mode",
+                           ENV_LIST(emergency_env, emergency_env_count),
+                           .def.item = "EMERGENCY_MODE=true"},
+    [OPT_PRESSURE_SIGNAL] = {"pressure-signal", 0, "SIG", "Memory",
+                             "sent to the app when the memory tier rises while it runs",
+                             SIGNAL(pressure_signal)},
+    [OPT_RUNTIME_HINTS] = {"runtime-hints", 0, NULL, "Memory",
+                           "size Node.js (NODE_OPTIONS) and Go (GOMEMLIMIT) to the limit",
+                           SWITCH(runtime_hints)},
+    [OPT_VERBOSE] = {"verbose", 'v', NULL, "Output", "one log level more verbose per use",
+                     COUNT(verbose), .max = VERBOSE_MAX, .repeatable = true},
+    [OPT_LOG_LEVEL] = {"log-level", 0, "L", "Output", "error, warn, info or debug",
+                       CHOICE(log_level, enum log_level, level_choices),
+                       .def.choice = LOG_LEVEL_INFO},
+    [OPT_LOG_FORMAT] = {"log-format", 0, "F", "Output", "text or json (one JSON object per line)",
+                        CHOICE(log_format, enum log_format, format_choices),
+                        .def.choice = LOG_FORMAT_TEXT},
+    /* The address syntax is the metrics module's to check: its parser goes in .check. */
+    [OPT_METRICS] = {"metrics", 0, "ADDR", "Output",
+                     "serve Prometheus GET /metrics on HOST:PORT or PORT", STRING(metrics)},
+    [OPT_CONFIG] = {"config", 0, "FILE", "Other", "JSON file whose keys are the long option names",
+                    STRING(config_file), .flags = CONFIG_NOT_IN_FILE},
+    [OPT_CHECK_CONFIG] = {"check-config", 0, NULL, "Other",
+                          "print the effective settings as JSON and exit", SWITCH(check_config)},
+    [OPT_HELP] = {"help", 'h', NULL, "Other", "print this help and exit", ACTION},
+    [OPT_VERSION] = {"version", 0, NULL, "Other", "print the version and exit", ACTION},
+};
+
+const size_t config_option_count = OPT_COUNT;
+_Static_assert(OPT_COUNT <= CONFIG_OPTIONS_MAX, "struct resil_config's sources[] too small");
+
+static bool is_list(const struct config_option *o)
+{
+    return o->type == CONFIG_TYPE_STRINGS || o->type == CONFIG_TYPE_ENV ||
+           o->type == CONFIG_TYPE_EXIT_CODES || o->type == CONFIG_TYPE_REWRITE;
+}
+
+static int pick(const struct config_choice *c, const char *s)
 {
     for (; c->name; c++)
         if (strcasecmp(c->name, s) == 0)
@@ -199,7 +286,7 @@ static int pick(const struct choice *c, const char *s)
     return -1;
 }
 
-static const char *choice_name(const struct choice *c, int value)
+static const char *choice_name(const struct config_choice *c, int value)
 {
     for (; c->name; c++)
         if (c->value == value)
@@ -207,44 +294,29 @@ static const char *choice_name(const struct choice *c, int value)
     return NULL;
 }
 
-/* ---- value parsers ---- */
-
-struct decimal {
-    uint64_t whole;
-    uint64_t frac;  /* the kept fraction digits as an integer */
-    uint64_t scale; /* 10^(kept fraction digits) */
-    bool has_frac;
-};
-
-static int read_decimal(const char **p, struct decimal *d)
+/* "no, on-failure or always": the names, aliases left out. */
+static void choices_text(const struct config_choice *choices, char *buf, size_t len)
 {
-    const char *s = *p;
-    bool any = false;
+    size_t n = 0, used = 0;
 
-    *d = (struct decimal){.scale = 1};
-    for (; isdigit((unsigned char)*s); s++, any = true)
-        if (__builtin_mul_overflow(d->whole, 10, &d->whole) ||
-            __builtin_add_overflow(d->whole, (uint64_t)(*s - '0'), &d->whole))
-            return -1;
-    if (*s == '.') {
-        s++;
-        if (!isdigit((unsigned char)*s))
-            return -1;
-        d->has_frac = true;
-        for (; isdigit((unsigned char)*s); s++, any = true) {
-            if (d->scale < FRACTION_SCALE_MAX) {
-                d->frac = d->frac * 10 + (uint64_t)(*s - '0');
-                d->scale *= 10;
-            }
-        }
+    for (const struct config_choice *c = choices; c->name; c++)
+        if (choice_name(choices, c->value) == c->name)
+            n++;
+    buf[0] = '\0';
+    for (const struct config_choice *c = choices; c->name && used < len; c++) {
+        if (choice_name(choices, c->value) != c->name)
+            continue;
+        n--;
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", c->name,
+                                 n > 1    ? ", "
+                                 : n == 1 ? " or "
+                                          : "");
     }
-    if (!any)
-        return -1;
-    *p = s;
-    return 0;
 }
 
-static int scale_decimal(const struct decimal *d, uint64_t unit, uint64_t *out)
+/* ---- value parsers ---- */
+
+static int scale_decimal(const struct util_decimal *d, uint64_t unit, uint64_t *out)
 {
     uint64_t v;
 
@@ -282,7 +354,7 @@ static uint64_t duration_unit(const char **p)
     return unit;
 }
 
-int parse_duration_ms(const char *s, uint64_t *out)
+int config_parse_duration_ms(const char *s, uint64_t *out)
 {
     const char *p = s;
     uint64_t total = 0;
@@ -291,10 +363,10 @@ int parse_duration_ms(const char *s, uint64_t *out)
         return -1;
     while (*p) {
         const char *start = p;
-        struct decimal d;
+        struct util_decimal d;
         uint64_t unit, part;
 
-        if (read_decimal(&p, &d) < 0)
+        if (util_read_decimal(&p, FRACTION_SCALE_MAX, &d) < 0)
             return -1;
         unit = duration_unit(&p);
         if (unit == 0) {
@@ -333,31 +405,31 @@ static uint64_t size_unit(const char *s)
     return *s ? 0 : UINT64_C(1) << shift;
 }
 
-int parse_size(const char *s, bool allow_percent, struct size_spec *out)
+int config_parse_size(const char *s, bool allow_percent, struct config_size_spec *out)
 {
     const char *p = s;
-    struct decimal d;
+    struct util_decimal d;
     uint64_t unit, bytes;
 
-    if (!s || read_decimal(&p, &d) < 0)
+    if (!s || util_read_decimal(&p, FRACTION_SCALE_MAX, &d) < 0)
         return -1;
     if (p[0] == '%' && p[1] == '\0') {
         double pct = (double)d.whole + (double)d.frac / (double)d.scale;
 
         if (!allow_percent || !(pct > 0 && pct <= 100))
             return -1;
-        *out = (struct size_spec){.set = true, .is_percent = true, .percent = pct};
+        *out = (struct config_size_spec){.set = true, .is_percent = true, .percent = pct};
         return 0;
     }
     unit = size_unit(p);
     /* A fraction of a byte is a typo, a fraction of a unit is fine ("1.5G"). */
     if (unit == 0 || (unit == 1 && d.has_frac) || scale_decimal(&d, unit, &bytes) < 0)
         return -1;
-    *out = (struct size_spec){.set = true, .bytes = bytes};
+    *out = (struct config_size_spec){.set = true, .bytes = bytes};
     return 0;
 }
 
-uint64_t size_spec_bytes(const struct size_spec *s, uint64_t limit_bytes)
+uint64_t config_size_spec_bytes(const struct config_size_spec *s, uint64_t limit_bytes)
 {
     long double v;
 
@@ -370,24 +442,17 @@ uint64_t size_spec_bytes(const struct size_spec *s, uint64_t limit_bytes)
     return v >= (long double)limit_bytes ? limit_bytes : (uint64_t)v;
 }
 
-int parse_uint(const char *s, unsigned max, unsigned *out)
+int config_parse_uint(const char *s, unsigned max, unsigned *out)
 {
-    uint64_t v = 0;
+    uint64_t v;
 
-    if (!s || !*s)
+    if (util_parse_u64(s, max, &v) < 0)
         return -1;
-    for (; *s; s++) {
-        if (!isdigit((unsigned char)*s))
-            return -1;
-        v = v * 10 + (uint64_t)(*s - '0');
-        if (v > max)
-            return -1;
-    }
     *out = (unsigned)v;
     return 0;
 }
 
-int parse_bool(const char *s, bool *out)
+int config_parse_bool(const char *s, bool *out)
 {
     static const char *const yes[] = {"1", "true", "yes", "on"};
     static const char *const no[] = {"0", "false", "no", "off"};
@@ -412,7 +477,7 @@ struct signame {
     int sig;
 };
 
-/* Primary names come before their aliases so signal_name() returns the usual one. */
+/* Primary names come before their aliases so config_signal_name() returns the usual one. */
 static const struct signame signames[] = {
     {"HUP", SIGHUP},       {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},
     {"TRAP", SIGTRAP},     {"ABRT", SIGABRT},     {"BUS", SIGBUS},   {"FPE", SIGFPE},
@@ -440,7 +505,7 @@ static const struct signame signames[] = {
 #endif
 };
 
-/* Real-time names need static storage for signal_name(); RTMIN is only known at run time. */
+/* Real-time names need static storage for config_signal_name(); RTMIN is only known at run time. */
 static const char *const rtmin_names[] = {
     "RTMIN",    "RTMIN+1",  "RTMIN+2",  "RTMIN+3",  "RTMIN+4",  "RTMIN+5",  "RTMIN+6",
     "RTMIN+7",  "RTMIN+8",  "RTMIN+9",  "RTMIN+10", "RTMIN+11", "RTMIN+12", "RTMIN+13",
@@ -463,7 +528,7 @@ static int parse_rt_signal(const char *s, int *out)
         return -1;
     }
     s += 5;
-    if (*s && (*s != (dir > 0 ? '+' : '-') || parse_uint(s + 1, RESIL_MAX_SIGNAL, &n) < 0))
+    if (*s && (*s != (dir > 0 ? '+' : '-') || config_parse_uint(s + 1, RESIL_MAX_SIGNAL, &n) < 0))
         return -1;
     sig = base + dir * (int)n;
     if (sig < SIGRTMIN || sig > SIGRTMAX || sig >= RESIL_MAX_SIGNAL)
@@ -472,14 +537,14 @@ static int parse_rt_signal(const char *s, int *out)
     return 0;
 }
 
-int parse_signal(const char *s, int *out)
+int config_parse_signal(const char *s, int *out)
 {
     unsigned n;
 
     if (!s)
         return -1;
     if (isdigit((unsigned char)*s)) {
-        if (parse_uint(s, RESIL_MAX_SIGNAL - 1, &n) < 0 || n == 0)
+        if (config_parse_uint(s, RESIL_MAX_SIGNAL - 1, &n) < 0 || n == 0)
             return -1;
         *out = (int)n;
         return 0;
@@ -495,7 +560,7 @@ int parse_signal(const char *s, int *out)
     return parse_rt_signal(s, out);
 }
 
-const char *signal_name(int sig)
+const char *config_signal_name(int sig)
 {
     for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
         if (signames[i].sig == sig)
@@ -508,7 +573,7 @@ const char *signal_name(int sig)
     return NULL;
 }
 
-int parse_rewrite(const char *s, int *from, int *to)
+int config_parse_rewrite(const char *s, int *from, int *to)
 {
     char buf[32];
     const char *colon;
@@ -522,12 +587,72 @@ int parse_rewrite(const char *s, int *from, int *to)
         return -1;
     memcpy(buf, s, len);
     buf[len] = '\0';
-    if (parse_signal(buf, &f) < 0)
+    if (config_parse_signal(buf, &f) < 0)
         return -1;
-    if (strcmp(colon + 1, "0") != 0 && parse_signal(colon + 1, &t) < 0)
+    if (strcmp(colon + 1, "0") != 0 && config_parse_signal(colon + 1, &t) < 0)
         return -1;
     *from = f;
     *to = t;
+    return 0;
+}
+
+/* ---- fields, by a row's offsets ---- */
+
+static void *field_at(struct resil_config *cfg, size_t offset)
+{
+    return (char *)cfg + offset;
+}
+
+static const void *cfield_at(const struct resil_config *cfg, size_t offset)
+{
+    return (const char *)cfg + offset;
+}
+
+/* A STRINGS or ENV list: the NULL-terminated vector and its count. */
+struct list_ref {
+    char ***items;
+    size_t *count;
+};
+
+static struct list_ref list_of(struct resil_config *cfg, const struct config_option *o)
+{
+    return (struct list_ref){field_at(cfg, o->offset), field_at(cfg, o->aux_offset)};
+}
+
+static void list_clear(struct list_ref l)
+{
+    for (size_t i = 0; i < *l.count; i++)
+        free((*l.items)[i]);
+    free(*l.items);
+    *l.items = NULL;
+    *l.count = 0;
+}
+
+/* Adds item; with one_per_key (KEY=VALUE items) it replaces an earlier entry
+ * for the same KEY, so each name is set once. */
+static int list_put(struct list_ref l, const char *item, bool one_per_key)
+{
+    size_t keylen = strcspn(item, "=");
+    char *copy = strdup(item);
+    char **grown;
+
+    if (!copy)
+        return -1;
+    for (size_t i = 0; one_per_key && i < *l.count; i++) {
+        if (strncmp((*l.items)[i], item, keylen + 1) == 0) {
+            free((*l.items)[i]);
+            (*l.items)[i] = copy;
+            return 0;
+        }
+    }
+    grown = realloc(*l.items, (*l.count + 2) * sizeof *grown);
+    if (!grown) {
+        free(copy);
+        return -1;
+    }
+    grown[(*l.count)++] = copy;
+    grown[*l.count] = NULL;
+    *l.items = grown;
     return 0;
 }
 
@@ -538,6 +663,8 @@ struct load_ctx {
     enum config_source source;             /* the source being applied now */
     enum config_source applied[OPT_COUNT]; /* highest source that set each option */
     const char *file_path;                 /* the config file, once read */
+    const char *const *only;               /* NULL, or the only option names read */
+    bool lenient;                          /* skip unknown options (config_early_action) */
     char *err;
     size_t errlen;
 };
@@ -569,122 +696,115 @@ static bool valid_env_name(const char *s, size_t len)
     return true;
 }
 
-static void free_env_list(struct resil_config *cfg)
+static void reset_rewrite(int *rewrite)
 {
-    for (size_t i = 0; i < cfg->emergency_env_count; i++)
-        free(cfg->emergency_env[i]);
-    free(cfg->emergency_env);
-    cfg->emergency_env = NULL;
-    cfg->emergency_env_count = 0;
-}
-
-/* Adds KEY=VALUE, replacing an earlier entry for the same KEY so each name is set once. */
-static int env_list_put(struct resil_config *cfg, const char *kv)
-{
-    size_t keylen = strcspn(kv, "=");
-    char *copy = strdup(kv);
-    char **grown;
-
-    if (!copy)
-        return -1;
-    for (size_t i = 0; i < cfg->emergency_env_count; i++) {
-        if (strncmp(cfg->emergency_env[i], kv, keylen + 1) == 0) {
-            free(cfg->emergency_env[i]);
-            cfg->emergency_env[i] = copy;
-            return 0;
-        }
-    }
-    grown = realloc(cfg->emergency_env, (cfg->emergency_env_count + 2) * sizeof *grown);
-    if (!grown) {
-        free(copy);
-        return -1;
-    }
-    grown[cfg->emergency_env_count++] = copy;
-    grown[cfg->emergency_env_count] = NULL;
-    cfg->emergency_env = grown;
-    return 0;
+    for (int i = 0; i < RESIL_MAX_SIGNAL; i++)
+        rewrite[i] = -1;
 }
 
 /* The first value a source gives a repeatable option replaces what lower sources gave. */
 static void begin_option(struct load_ctx *ctx, enum opt_id id)
 {
-    struct resil_config *cfg = ctx->cfg;
+    const struct config_option *o = &config_options[id];
+    void *at = field_at(ctx->cfg, o->offset);
 
     if (ctx->applied[id] >= ctx->source)
         return;
     ctx->applied[id] = ctx->source;
-    switch (id) {
-    case OPT_REMAP_EXIT:
-        memset(cfg->remap_exit, 0, sizeof cfg->remap_exit);
+    switch (o->type) {
+    case CONFIG_TYPE_EXIT_CODES:
+        memset(at, 0, 256 * sizeof(bool));
         break;
-    case OPT_REWRITE:
-        for (int i = 0; i < RESIL_MAX_SIGNAL; i++)
-            cfg->rewrite[i] = -1;
+    case CONFIG_TYPE_REWRITE:
+        reset_rewrite(at);
         break;
-    case OPT_EMERGENCY_ENV:
-        free_env_list(cfg);
-        cfg->emergency_env_explicit = true;
+    case CONFIG_TYPE_STRINGS:
+    case CONFIG_TYPE_ENV:
+        list_clear(list_of(ctx->cfg, o));
         break;
-    case OPT_VERBOSE:
-        cfg->verbose = 0;
+    case CONFIG_TYPE_COUNT:
+        *(int *)at = 0;
         break;
     default:
         break;
     }
 }
 
-static int set_switch(struct load_ctx *ctx, const char *who, const char *value, bool *out)
+/* "0", "off" and "none" let a higher source switch off what a lower one set. */
+static bool is_off(const struct config_option *o, const char *value)
 {
+    return (o->flags & CONFIG_OFF_OK) &&
+           (strcmp(value, "0") == 0 || strcasecmp(value, "off") == 0 ||
+            strcasecmp(value, "none") == 0);
+}
+
+static int set_switch(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                      const char *value, void *at)
+{
+    bool *out = at;
+
+    (void)o;
     if (!value) {
         *out = true;
         return 0;
     }
-    if (parse_bool(value, out) < 0)
+    if (config_parse_bool(value, out) < 0)
         return fail(ctx, "%s: expected true or false (yes/no, on/off, 1/0), got \"%.64s\"", who,
                     value);
     return 0;
 }
 
-static int set_verbose(struct load_ctx *ctx, const char *who, const char *value)
+static int set_count(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                     const char *value, void *at)
 {
+    int *out = at;
     unsigned n;
 
     if (!value) {
-        if (ctx->cfg->verbose < VERBOSE_MAX)
-            ctx->cfg->verbose++;
+        if ((uint64_t)*out < o->max)
+            (*out)++;
         return 0;
     }
-    if (parse_uint(value, VERBOSE_MAX, &n) < 0)
+    if (config_parse_uint(value, (unsigned)o->max, &n) < 0)
         return fail(ctx, "%s: bad count \"%.64s\"", who, value);
-    ctx->cfg->verbose = (int)n;
+    *out = (int)n;
     return 0;
 }
 
-static int set_choice(struct load_ctx *ctx, const char *who, const char *value,
-                      const struct choice *choices, const char *expected, int *out)
+static int set_uint(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                    const char *value, void *at)
 {
-    int v = pick(choices, value);
+    unsigned *out = at;
+    unsigned n;
 
-    if (v < 0)
-        return fail(ctx, "%s: expected %s, got \"%.64s\"", who, expected, value);
-    *out = v;
+    if (config_parse_uint(value, UINT_MAX, &n) < 0)
+        return fail(ctx, "%s: bad number \"%.64s\"", who, value);
+    if (n < o->min)
+        return fail(ctx, "%s: must be at least %llu, got \"%.64s\"", who,
+                    (unsigned long long)o->min, value);
+    if (n > o->max)
+        return fail(ctx, "%s: must be at most %llu, got \"%.64s\"", who, (unsigned long long)o->max,
+                    value);
+    *out = n;
     return 0;
 }
 
-static int set_duration(struct load_ctx *ctx, const char *who, const char *value, bool positive,
-                        uint64_t *out)
+static int set_duration(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                        const char *value, void *at)
 {
+    uint64_t *out = at;
     uint64_t ms;
 
-    if (parse_duration_ms(value, &ms) < 0)
+    if (config_parse_duration_ms(value, &ms) < 0)
         return fail(ctx, "%s: bad duration \"%.64s\"", who, value);
-    if (positive && ms == 0)
+    if ((o->flags & CONFIG_POSITIVE) && ms == 0)
         return fail(ctx, "%s: must be more than 0, got \"%.64s\"", who, value);
     *out = ms;
     return 0;
 }
 
-static int set_backoff(struct load_ctx *ctx, const char *who, const char *value)
+static int set_backoff(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                       const char *value, void *at)
 {
     char buf[64];
     const char *colon = strchr(value, ':');
@@ -696,9 +816,9 @@ static int set_backoff(struct load_ctx *ctx, const char *who, const char *value)
         return fail(ctx, "%s: bad duration \"%.64s\"", who, value);
     memcpy(buf, value, len);
     buf[len] = '\0';
-    if (parse_duration_ms(buf, &min) < 0)
+    if (config_parse_duration_ms(buf, &min) < 0)
         return fail(ctx, "%s: bad duration \"%s\"", who, buf);
-    if (parse_duration_ms(max_text, &max) < 0)
+    if (config_parse_duration_ms(max_text, &max) < 0)
         return fail(ctx, "%s: bad duration \"%.64s\"", who, max_text);
     if (min > max)
         return fail(ctx, "%s: MIN is above MAX in \"%.64s\"", who, value);
@@ -706,40 +826,66 @@ static int set_backoff(struct load_ctx *ctx, const char *who, const char *value)
     if (min == 0 && max > 0)
         return fail(ctx, "%s: MIN must be more than 0 when MAX is given, got \"%.64s\"", who,
                     value);
-    ctx->cfg->backoff_min_ms = min;
-    ctx->cfg->backoff_max_ms = max;
+    *(uint64_t *)at = min;
+    *(uint64_t *)field_at(ctx->cfg, o->aux_offset) = max;
     return 0;
 }
 
-static int set_uint(struct load_ctx *ctx, const char *who, const char *value, unsigned min,
-                    unsigned *out)
+static int set_size(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                    const char *value, void *at)
 {
-    unsigned n;
+    struct config_size_spec *out = at;
+    struct config_size_spec s;
 
-    if (parse_uint(value, UINT_MAX, &n) < 0)
-        return fail(ctx, "%s: bad number \"%.64s\"", who, value);
-    if (n < min)
-        return fail(ctx, "%s: must be at least %u, got \"%.64s\"", who, min, value);
-    *out = n;
+    if (is_off(o, value)) {
+        *out = (struct config_size_spec){0};
+        return 0;
+    }
+    if (config_parse_size(value, true, &s) < 0)
+        return fail(ctx, "%s: bad size \"%.64s\" (expected e.g. 512M, 1G, 400000000 or 85%%)", who,
+                    value);
+    if (!s.is_percent && s.bytes == 0)
+        return fail(ctx, "%s: must be more than 0, got \"%.64s\"", who, value);
+    *out = s;
     return 0;
 }
 
-/* "0" and "none" let a higher source switch off a signal a lower one set. */
-static int set_signal(struct load_ctx *ctx, const char *who, const char *value, int *out)
+static int set_signal(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                      const char *value, void *at)
 {
-    if (strcmp(value, "0") == 0 || strcasecmp(value, "none") == 0) {
+    int *out = at;
+
+    if (is_off(o, value)) {
         *out = 0;
         return 0;
     }
-    if (parse_signal(value, out) < 0)
+    if (config_parse_signal(value, out) < 0)
         return fail(ctx, "%s: bad signal \"%.64s\"", who, value);
     return 0;
 }
 
-static int set_string(struct load_ctx *ctx, const char *who, const char *value, char **out)
+static int set_choice(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                      const char *value, void *at)
 {
+    int *out = at;
+    int v = pick(o->choices, value);
+    char expected[128];
+
+    if (v < 0) {
+        choices_text(o->choices, expected, sizeof expected);
+        return fail(ctx, "%s: expected %s, got \"%.64s\"", who, expected, value);
+    }
+    *out = v;
+    return 0;
+}
+
+static int set_string(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                      const char *value, void *at)
+{
+    char **out = at;
     char *copy;
 
+    (void)o;
     if (!*value)
         return fail(ctx, "%s: must not be empty", who);
     copy = strdup(value);
@@ -750,254 +896,182 @@ static int set_string(struct load_ctx *ctx, const char *who, const char *value, 
     return 0;
 }
 
-static int set_url(struct load_ctx *ctx, const char *who, const char *value)
+static int add_string(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                      const char *value, void *at)
 {
-    size_t skip = strncasecmp(value, "http://", 7) == 0    ? 7
-                  : strncasecmp(value, "https://", 8) == 0 ? 8
-                                                           : 0;
-
-    if (skip == 0 || value[skip] == '\0')
-        return fail(ctx, "%s: expected an http:// or https:// URL, got \"%.64s\"", who, value);
-    for (const char *p = value; *p; p++)
-        if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
-            return fail(ctx, "%s: URL contains a space or control character", who);
-    return set_string(ctx, who, value, &ctx->cfg->health_url);
-}
-
-static int set_socket_path(struct load_ctx *ctx, const char *who, const char *value)
-{
-    const size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
-
-    if (strlen(value) > max)
-        return fail(ctx, "%s: path longer than %zu bytes", who, max);
-    return set_string(ctx, who, value, &ctx->cfg->health_unix_socket);
-}
-
-/* off_ok: "0", "off" and "none" unset it, so a flag can cancel a lower source. */
-static int set_size(struct load_ctx *ctx, const char *who, const char *value, bool off_ok,
-                    struct size_spec *out)
-{
-    struct size_spec s;
-
-    if (off_ok && (strcmp(value, "0") == 0 || strcasecmp(value, "off") == 0 ||
-                   strcasecmp(value, "none") == 0)) {
-        *out = (struct size_spec){0};
-        return 0;
-    }
-    if (parse_size(value, true, &s) < 0)
-        return fail(ctx, "%s: bad size \"%.64s\" (expected e.g. 512M, 1G, 400000000 or 85%%)", who,
-                    value);
-    if (!s.is_percent && s.bytes == 0)
-        return fail(ctx, "%s: must be more than 0, got \"%.64s\"", who, value);
-    *out = s;
-    return 0;
-}
-
-static int add_remap_exit(struct load_ctx *ctx, const char *who, const char *value)
-{
-    unsigned code;
-
-    if (parse_uint(value, 255, &code) < 0)
-        return fail(ctx, "%s: bad exit code \"%.64s\"", who, value);
-    ctx->cfg->remap_exit[code] = true;
-    return 0;
-}
-
-static int add_rewrite(struct load_ctx *ctx, const char *who, const char *value)
-{
-    int from, to;
-
-    if (parse_rewrite(value, &from, &to) < 0)
-        return fail(ctx, "%s: bad rewrite \"%.64s\" (expected FROM:TO, e.g. TERM:QUIT or HUP:0)",
-                    who, value);
-    if (from == SIGKILL || from == SIGSTOP)
-        return fail(ctx, "%s: %s cannot be caught, so it cannot be rewritten", who,
-                    signal_name(from));
-    ctx->cfg->rewrite[from] = to;
-    return 0;
-}
-
-static int add_emergency_env(struct load_ctx *ctx, const char *who, const char *value)
-{
-    const char *eq = strchr(value, '=');
-
-    if (!eq)
-        return fail(ctx, "%s: expected KEY=VALUE, got \"%.64s\"", who, value);
-    if (!valid_env_name(value, (size_t)(eq - value)))
-        return fail(ctx, "%s: bad variable name in \"%.64s\"", who, value);
-    if (env_list_put(ctx->cfg, value) < 0)
+    (void)at;
+    if (!*value)
+        return fail(ctx, "%s: must not be empty", who);
+    if (list_put(list_of(ctx->cfg, o), value, false) < 0)
         return out_of_memory(ctx);
     return 0;
 }
 
-static int set_enum(struct load_ctx *ctx, enum opt_id id, const char *who, const char *value)
+static int add_env_item(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                        const char *value, void *at)
 {
-    struct resil_config *cfg = ctx->cfg;
-    int v = 0, rc;
+    const char *eq = strchr(value, '=');
 
-    switch (id) {
-    case OPT_RESTART:
-        rc = set_choice(ctx, who, value, restart_choices, "no, on-failure or always", &v);
-        if (rc == 0)
-            cfg->restart = (enum restart_policy)v;
-        return rc;
-    case OPT_ON_UNHEALTHY:
-        rc = set_choice(ctx, who, value, unhealthy_choices, "restart or exit", &v);
-        if (rc == 0)
-            cfg->on_unhealthy = (enum on_unhealthy)v;
-        return rc;
-    case OPT_LOG_LEVEL:
-        rc = set_choice(ctx, who, value, level_choices, "error, warn, info or debug", &v);
-        if (rc == 0)
-            cfg->log_level = (enum log_level)v;
-        return rc;
-    default:
-        rc = set_choice(ctx, who, value, format_choices, "text or json", &v);
-        if (rc == 0)
-            cfg->log_format = (enum log_format)v;
-        return rc;
-    }
+    (void)at;
+    if (!eq)
+        return fail(ctx, "%s: expected KEY=VALUE, got \"%.64s\"", who, value);
+    if (!valid_env_name(value, (size_t)(eq - value)))
+        return fail(ctx, "%s: bad variable name in \"%.64s\"", who, value);
+    if (list_put(list_of(ctx->cfg, o), value, true) < 0)
+        return out_of_memory(ctx);
+    return 0;
 }
 
-/* value is NULL only for a switch given on the command line without "=". */
+static int add_exit_code(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                         const char *value, void *at)
+{
+    bool *codes = at;
+    unsigned code;
+
+    (void)o;
+    if (config_parse_uint(value, 255, &code) < 0)
+        return fail(ctx, "%s: bad exit code \"%.64s\"", who, value);
+    codes[code] = true;
+    return 0;
+}
+
+static int add_rewrite(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                       const char *value, void *at)
+{
+    int *rewrite = at;
+    int from, to;
+
+    (void)o;
+    if (config_parse_rewrite(value, &from, &to) < 0)
+        return fail(ctx, "%s: bad rewrite \"%.64s\" (expected FROM:TO, e.g. TERM:QUIT or HUP:0)",
+                    who, value);
+    if (from == SIGKILL || from == SIGSTOP)
+        return fail(ctx, "%s: %s cannot be caught, so it cannot be rewritten", who,
+                    config_signal_name(from));
+    rewrite[from] = to;
+    return 0;
+}
+
+/* One parser per type: it checks value and stores it in its field (at). */
+typedef int (*setter)(struct load_ctx *ctx, const struct config_option *o, const char *who,
+                      const char *value, void *at);
+static const setter setters[] = {
+    [CONFIG_TYPE_SWITCH] = set_switch,   [CONFIG_TYPE_COUNT] = set_count,
+    [CONFIG_TYPE_UINT] = set_uint,       [CONFIG_TYPE_DURATION] = set_duration,
+    [CONFIG_TYPE_BACKOFF] = set_backoff, [CONFIG_TYPE_SIZE] = set_size,
+    [CONFIG_TYPE_SIGNAL] = set_signal,   [CONFIG_TYPE_CHOICE] = set_choice,
+    [CONFIG_TYPE_STRING] = set_string,   [CONFIG_TYPE_STRINGS] = add_string,
+    [CONFIG_TYPE_ENV] = add_env_item,    [CONFIG_TYPE_EXIT_CODES] = add_exit_code,
+    [CONFIG_TYPE_REWRITE] = add_rewrite,
+};
+_Static_assert(sizeof setters / sizeof setters[0] == CONFIG_TYPE_ACTION, "a setter per type");
+
+/* value is NULL only for a switch or counter given on the command line without "=". */
 static int set_value(struct load_ctx *ctx, enum opt_id id, const char *value, const char *who)
 {
-    struct resil_config *cfg = ctx->cfg;
+    const struct config_option *o = &config_options[id];
+    void *at = field_at(ctx->cfg, o->offset);
+    char why[160];
 
     begin_option(ctx, id);
-    switch (id) {
-    case OPT_SUBREAPER:
-        return set_switch(ctx, who, value, &cfg->subreaper);
-    case OPT_SINGLE_CHILD:
-        return set_switch(ctx, who, value, &cfg->single_child);
-    case OPT_RUNTIME_HINTS:
-        return set_switch(ctx, who, value, &cfg->runtime_hints);
-    case OPT_CHECK_CONFIG:
-        return set_switch(ctx, who, value, &cfg->check_config);
-    case OPT_HELP:
-    case OPT_VERSION:
-        return 0; /* main.c acts on these before config_load */
-    case OPT_VERBOSE:
-        return set_verbose(ctx, who, value);
-    case OPT_REMAP_EXIT:
-        return add_remap_exit(ctx, who, value);
-    case OPT_PDEATH_SIGNAL:
-        return set_signal(ctx, who, value, &cfg->pdeath_signal);
-    case OPT_PRESSURE_SIGNAL:
-        return set_signal(ctx, who, value, &cfg->pressure_signal);
-    case OPT_REWRITE:
-        return add_rewrite(ctx, who, value);
-    case OPT_GRACE:
-        return set_duration(ctx, who, value, false, &cfg->grace_ms);
-    case OPT_RESTART_WINDOW:
-        return set_duration(ctx, who, value, true, &cfg->restart_window_ms);
-    case OPT_HEALTH_INTERVAL:
-        return set_duration(ctx, who, value, true, &cfg->health_interval_ms);
-    case OPT_HEALTH_TIMEOUT:
-        return set_duration(ctx, who, value, true, &cfg->health_timeout_ms);
-    case OPT_HEALTH_START_PERIOD:
-        return set_duration(ctx, who, value, false, &cfg->health_start_period_ms);
-    case OPT_MEMORY_RESTART_FOR:
-        return set_duration(ctx, who, value, false, &cfg->memory_restart_for_ms);
-    case OPT_MEMORY_INTERVAL:
-        return set_duration(ctx, who, value, true, &cfg->memory_interval_ms);
-    case OPT_BACKOFF:
-        return set_backoff(ctx, who, value);
-    case OPT_RESTART:
-    case OPT_ON_UNHEALTHY:
-    case OPT_LOG_LEVEL:
-    case OPT_LOG_FORMAT:
-        return set_enum(ctx, id, who, value);
-    case OPT_MAX_RESTARTS:
-        return set_uint(ctx, who, value, 0, &cfg->max_restarts);
-    case OPT_HEALTH_RETRIES:
-        return set_uint(ctx, who, value, 1, &cfg->health_retries);
-    case OPT_HEALTH_URL:
-        return set_url(ctx, who, value);
-    case OPT_HEALTH_UNIX_SOCKET:
-        return set_socket_path(ctx, who, value);
-    case OPT_HEALTH_JSON_FIELD:
-        return set_string(ctx, who, value, &cfg->health_json_field);
-    case OPT_STATE_DIR:
-        return set_string(ctx, who, value, &cfg->state_dir);
-    case OPT_TERMINATION_LOG:
-        return set_string(ctx, who, value, &cfg->termination_log);
-    case OPT_CGROUP_ROOT:
-        return set_string(ctx, who, value, &cfg->cgroup_root);
-    case OPT_CONFIG:
-        return set_string(ctx, who, value, &cfg->config_file);
-    case OPT_MEMORY_WARN:
-        return set_size(ctx, who, value, false, &cfg->memory_warn);
-    case OPT_MEMORY_CRITICAL:
-        return set_size(ctx, who, value, false, &cfg->memory_critical);
-    case OPT_MEMORY_RESTART:
-        return set_size(ctx, who, value, true, &cfg->memory_restart);
-    case OPT_EMERGENCY_ENV:
-        return add_emergency_env(ctx, who, value);
-    case OPT_COUNT:
-        break;
-    }
-    return fail(ctx, "%s: not a setting", who);
+    if (value && o->check && o->check(value, why, sizeof why) < 0)
+        return fail(ctx, "%s: %s", who, why);
+    return o->type == CONFIG_TYPE_ACTION ? 0 /* main.c acts on these before config_load */
+                                         : setters[o->type](ctx, o, who, value, at);
 }
 
-static int option_by_name(const char *name, size_t len)
+static bool option_read(const struct load_ctx *ctx, int id)
+{
+    if (!ctx->only)
+        return true;
+    for (const char *const *n = ctx->only; *n; n++)
+        if (strcmp(*n, config_options[id].name) == 0)
+            return true;
+    return false;
+}
+
+static int option_by_name(const struct load_ctx *ctx, const char *name, size_t len)
 {
     for (int i = 0; i < OPT_COUNT; i++)
-        if (strncmp(resil_options[i].name, name, len) == 0 && resil_options[i].name[len] == '\0')
+        if (strncmp(config_options[i].name, name, len) == 0 &&
+            config_options[i].name[len] == '\0' && option_read(ctx, i))
             return i;
     return -1;
 }
 
-static int option_by_short(char c)
+static int option_by_short(const struct load_ctx *ctx, char c)
 {
     for (int i = 0; i < OPT_COUNT; i++)
-        if (resil_options[i].short_name == c)
+        if (config_options[i].short_name == c && option_read(ctx, i))
             return i;
     return -1;
 }
 
 /* ---- defaults and freeing ---- */
 
+static int set_default(struct resil_config *cfg, const struct config_option *o)
+{
+    void *at = field_at(cfg, o->offset);
+
+    switch (o->type) {
+    case CONFIG_TYPE_SWITCH:
+        *(bool *)at = o->def.on;
+        break;
+    case CONFIG_TYPE_UINT:
+        *(unsigned *)at = o->def.n;
+        break;
+    case CONFIG_TYPE_DURATION:
+        *(uint64_t *)at = o->def.ms;
+        break;
+    case CONFIG_TYPE_BACKOFF:
+        *(uint64_t *)at = o->def.range_ms[0];
+        *(uint64_t *)field_at(cfg, o->aux_offset) = o->def.range_ms[1];
+        break;
+    case CONFIG_TYPE_SIZE:
+        *(struct config_size_spec *)at = o->def.size;
+        break;
+    case CONFIG_TYPE_CHOICE:
+        *(int *)at = o->def.choice;
+        break;
+    case CONFIG_TYPE_STRINGS:
+    case CONFIG_TYPE_ENV:
+        if (o->def.item)
+            return list_put(list_of(cfg, o), o->def.item, false);
+        break;
+    case CONFIG_TYPE_REWRITE:
+        reset_rewrite(at);
+        break;
+    default:
+        break; /* zero: off, none, empty */
+    }
+    return 0;
+}
+
 static int config_defaults(struct resil_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->subreaper = true;
-    for (int i = 0; i < RESIL_MAX_SIGNAL; i++)
-        cfg->rewrite[i] = -1;
-    cfg->grace_ms = 8000;
-    cfg->log_level = LOG_LEVEL_INFO;
-    cfg->log_format = LOG_FORMAT_TEXT;
-    cfg->restart = RESTART_NO;
-    cfg->max_restarts = 5;
-    cfg->restart_window_ms = 10 * 60 * 1000;
-    cfg->backoff_min_ms = 1000;
-    cfg->backoff_max_ms = 30 * 1000;
-    cfg->health_interval_ms = 30 * 1000;
-    cfg->health_timeout_ms = 5 * 1000;
-    cfg->health_start_period_ms = 0;
-    cfg->health_retries = 3;
-    cfg->on_unhealthy = ON_UNHEALTHY_RESTART;
-    cfg->memory_warn = (struct size_spec){.set = true, .is_percent = true, .percent = 75};
-    cfg->memory_critical = (struct size_spec){.set = true, .is_percent = true, .percent = 85};
-    cfg->memory_restart_for_ms = 30 * 1000;
-    cfg->memory_interval_ms = 5 * 1000;
-    return env_list_put(cfg, "EMERGENCY_MODE=true");
+    for (int i = 0; i < OPT_COUNT; i++)
+        if (set_default(cfg, &config_options[i]) < 0)
+            return -1;
+    return 0;
 }
 
 void config_free(struct resil_config *cfg)
 {
     if (!cfg)
         return;
-    free(cfg->health_url);
-    free(cfg->health_unix_socket);
-    free(cfg->health_json_field);
-    free(cfg->state_dir);
-    free(cfg->termination_log);
-    free(cfg->cgroup_root);
-    free(cfg->config_file);
-    cfg->health_url = cfg->health_unix_socket = cfg->health_json_field = NULL;
-    cfg->state_dir = cfg->termination_log = cfg->cgroup_root = cfg->config_file = NULL;
-    free_env_list(cfg);
+    for (int i = 0; i < OPT_COUNT; i++) {
+        const struct config_option *o = &config_options[i];
+
+        if (o->type == CONFIG_TYPE_STRING) {
+            char **s = field_at(cfg, o->offset);
+
+            free(*s);
+            *s = NULL;
+        } else if (o->type == CONFIG_TYPE_STRINGS || o->type == CONFIG_TYPE_ENV) {
+            list_clear(list_of(cfg, o));
+        }
+    }
 }
 
 /* ---- command line ---- */
@@ -1016,15 +1090,11 @@ struct cli_items {
 static int push_item(struct load_ctx *ctx, struct cli_items *items, int id, const char *value,
                      bool is_short)
 {
-    if (items->n == items->cap) {
-        size_t cap = items->cap ? items->cap * 2 : 16;
-        struct cli_item *v = realloc(items->v, cap * sizeof *v);
+    struct cli_item *v = util_grow(items->v, &items->cap, items->n + 1, sizeof *v);
 
-        if (!v)
-            return out_of_memory(ctx);
-        items->v = v;
-        items->cap = cap;
-    }
+    if (!v)
+        return out_of_memory(ctx);
+    items->v = v;
     items->v[items->n++] = (struct cli_item){(enum opt_id)id, value, is_short};
     return 0;
 }
@@ -1034,17 +1104,21 @@ static int cli_long(struct load_ctx *ctx, struct cli_items *items, int argc, cha
     const char *name = argv[*i] + 2;
     const char *eq = strchr(name, '=');
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
-    int id = option_by_name(name, len);
+    int id = option_by_name(ctx, name, len);
     const char *value = eq ? eq + 1 : NULL;
 
+    if (id < 0 && ctx->lenient) {
+        (*i)++;
+        return 0;
+    }
     if (id < 0)
         return fail(ctx, "unknown option --%.*s", (int)(len > 64 ? 64 : len), name);
-    if (resil_options[id].arg && !value) {
+    if (config_options[id].arg && !value) {
         if (*i + 1 >= argc)
-            return fail(ctx, "missing value for --%s", resil_options[id].name);
+            return fail(ctx, "missing value for --%s", config_options[id].name);
         value = argv[++*i];
-    } else if (!resil_options[id].arg && value && kind_of((enum opt_id)id) != KIND_SWITCH) {
-        return fail(ctx, "--%s does not take a value", resil_options[id].name);
+    } else if (!config_options[id].arg && value && config_options[id].type != CONFIG_TYPE_SWITCH) {
+        return fail(ctx, "--%s does not take a value", config_options[id].name);
     }
     (*i)++;
     return push_item(ctx, items, id, value, false);
@@ -1056,12 +1130,14 @@ static int cli_short(struct load_ctx *ctx, struct cli_items *items, int argc, ch
     for (const char *p = argv[*i] + 1; *p; p++) {
         int id;
 
-        if (*p == 'g')
+        if (*p == 'g' && !ctx->only)
             continue; /* tini's -g: group signalling is the default already */
-        id = option_by_short(*p);
+        id = option_by_short(ctx, *p);
+        if (id < 0 && ctx->lenient)
+            break;
         if (id < 0)
             return fail(ctx, "unknown option -%c", *p);
-        if (!resil_options[id].arg) {
+        if (!config_options[id].arg) {
             if (push_item(ctx, items, id, NULL, true) < 0)
                 return -1;
             continue;
@@ -1107,10 +1183,10 @@ static int cli_collect(struct load_ctx *ctx, struct cli_items *items, int argc, 
 
 static int apply_cli(struct load_ctx *ctx, const struct cli_items *items)
 {
-    ctx->source = SOURCE_FLAG;
+    ctx->source = CONFIG_SOURCE_FLAG;
     for (size_t i = 0; i < items->n; i++) {
         const struct cli_item *it = &items->v[i];
-        const struct option_def *o = &resil_options[it->id];
+        const struct config_option *o = &config_options[it->id];
         char who[72];
 
         if (it->is_short)
@@ -1121,6 +1197,23 @@ static int apply_cli(struct load_ctx *ctx, const struct cli_items *items)
             return -1;
     }
     return 0;
+}
+
+const struct config_option *config_early_action(int argc, char **argv)
+{
+    struct resil_config scratch = {0};
+    struct load_ctx ctx = {.cfg = &scratch, .lenient = true};
+    struct cli_items items = {0};
+    const struct config_option *found = NULL;
+
+    /* A malformed word ends the scan: what was found before it still counts,
+     * and config_load reports the word itself. */
+    (void)cli_collect(&ctx, &items, argc, argv);
+    for (size_t i = 0; i < items.n && !found; i++)
+        if (config_options[items.v[i].id].type == CONFIG_TYPE_ACTION)
+            found = &config_options[items.v[i].id];
+    free(items.v);
+    return found;
 }
 
 /* ---- environment ---- */
@@ -1137,10 +1230,11 @@ static bool env_name_is(const char *opt, const char *s, const char *end)
     return s == end;
 }
 
-static int option_by_env(const char *name, const char *end)
+static int option_by_env(const struct load_ctx *ctx, const char *name, const char *end)
 {
     for (int i = 0; i < OPT_COUNT; i++)
-        if (kind_of((enum opt_id)i) != KIND_ACTION && env_name_is(resil_options[i].name, name, end))
+        if (config_options[i].type != CONFIG_TYPE_ACTION &&
+            env_name_is(config_options[i].name, name, end) && option_read(ctx, i))
             return i;
     return -1;
 }
@@ -1148,12 +1242,9 @@ static int option_by_env(const char *name, const char *end)
 /* An empty variable counts as unset: templates often render "RESIL_X=" for "no value". */
 static const char *env_get(char **envp, const char *name)
 {
-    size_t len = strlen(name);
+    const char *v = util_env_get(envp, name);
 
-    for (char **e = envp; e && *e; e++)
-        if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
-            return (*e)[len + 1] ? *e + len + 1 : NULL;
-    return NULL;
+    return v && *v ? v : NULL;
 }
 
 /* Whether s (after a ',') starts a new KEY=VALUE item rather than continuing a value. */
@@ -1187,11 +1278,11 @@ static char *trim(char *s, bool trailing)
     return s;
 }
 
-/* A list in one variable: items split at ',' or newline. For emergency-env a ',' only
- * splits before another KEY=, so values such as "-Xss1m,-Xmx1g" survive. */
+/* A list in one variable: items split at ',' or newline. For KEY=VALUE items a ','
+ * only splits before another KEY=, so values such as "-Xss1m,-Xmx1g" survive. */
 static int apply_env_list(struct load_ctx *ctx, enum opt_id id, const char *value, const char *who)
 {
-    bool env_items = id == OPT_EMERGENCY_ENV;
+    bool env_items = config_options[id].type == CONFIG_TYPE_ENV;
     char *copy = strdup(value);
     char *item = copy;
     int rc = 0;
@@ -1220,7 +1311,7 @@ static int apply_env(struct load_ctx *ctx, char **envp)
 {
     bool seen[OPT_COUNT] = {false};
 
-    ctx->source = SOURCE_ENV;
+    ctx->source = CONFIG_SOURCE_ENV;
     for (char **e = envp; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         char who[72];
@@ -1228,13 +1319,13 @@ static int apply_env(struct load_ctx *ctx, char **envp)
 
         if (strncmp(*e, "RESIL_", 6) != 0 || !eq || eq[1] == '\0')
             continue;
-        id = option_by_env(*e + 6, eq);
+        id = option_by_env(ctx, *e + 6, eq);
         /* Like getenv(), the first of duplicate entries counts. */
         if (id < 0 || seen[id])
             continue;
         seen[id] = true;
         snprintf(who, sizeof who, "%.*s", (int)(eq - *e), *e);
-        if (resil_options[id].repeatable && id != OPT_VERBOSE) {
+        if (is_list(&config_options[id])) {
             if (apply_env_list(ctx, (enum opt_id)id, eq + 1, who) < 0)
                 return -1;
         } else if (set_value(ctx, (enum opt_id)id, eq + 1, who) < 0) {
@@ -1245,59 +1336,6 @@ static int apply_env(struct load_ctx *ctx, char **envp)
 }
 
 /* ---- config file ---- */
-
-static int read_whole_file(struct load_ctx *ctx, const char *path, char **out, size_t *outlen)
-{
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    int fd, rc = 0;
-
-    if (!buf)
-        return out_of_memory(ctx);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        free(buf);
-        return fail(ctx, "config file %s: %s", path, strerror(errno));
-    }
-    for (;;) {
-        ssize_t n;
-
-        if (len == cap) {
-            size_t ncap = cap * 2 > CONFIG_FILE_MAX + 1 ? CONFIG_FILE_MAX + 1 : cap * 2;
-            char *grown;
-
-            if (cap > CONFIG_FILE_MAX) {
-                rc = fail(ctx, "config file %s: larger than %d bytes", path, CONFIG_FILE_MAX);
-                break;
-            }
-            grown = realloc(buf, ncap);
-            if (!grown) {
-                rc = out_of_memory(ctx);
-                break;
-            }
-            buf = grown;
-            cap = ncap;
-        }
-        n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = fail(ctx, "config file %s: %s", path, strerror(errno));
-            break;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    if (rc < 0) {
-        free(buf);
-        return -1;
-    }
-    *out = buf;
-    *outlen = len;
-    return 0;
-}
 
 static const char *json_type(const cJSON *j)
 {
@@ -1319,6 +1357,28 @@ static int type_error(struct load_ctx *ctx, const char *who, const char *expecte
     return fail(ctx, "%s: expected %s, got %s", who, expected, json_type(got));
 }
 
+/* The JSON a config file may give for one value of a type. */
+enum json_form { JSON_BOOL, JSON_NUMBER, JSON_STRING_OR_NUMBER, JSON_STRING };
+
+static enum json_form json_form_of(enum config_type t)
+{
+    switch (t) {
+    case CONFIG_TYPE_SWITCH:
+        return JSON_BOOL;
+    case CONFIG_TYPE_COUNT:
+        return JSON_NUMBER;
+    case CONFIG_TYPE_UINT:
+    case CONFIG_TYPE_DURATION:
+    case CONFIG_TYPE_BACKOFF:
+    case CONFIG_TYPE_SIZE:
+    case CONFIG_TYPE_SIGNAL:
+    case CONFIG_TYPE_EXIT_CODES:
+        return JSON_STRING_OR_NUMBER;
+    default:
+        return JSON_STRING;
+    }
+}
+
 static int apply_json_value(struct load_ctx *ctx, enum opt_id id, const cJSON *item,
                             const char *who)
 {
@@ -1326,32 +1386,30 @@ static int apply_json_value(struct load_ctx *ctx, enum opt_id id, const cJSON *i
 
     if (cJSON_IsNumber(item))
         snprintf(num, sizeof num, "%.15g", item->valuedouble);
-    switch (kind_of(id)) {
-    case KIND_SWITCH:
+    switch (json_form_of(config_options[id].type)) {
+    case JSON_BOOL:
         if (!cJSON_IsBool(item))
             return type_error(ctx, who, "true or false", item);
         return set_value(ctx, id, cJSON_IsTrue(item) ? "true" : "false", who);
-    case KIND_COUNT:
+    case JSON_NUMBER:
         if (!cJSON_IsNumber(item))
             return type_error(ctx, who, "a number", item);
         return set_value(ctx, id, num, who);
-    case KIND_NUMBER:
+    case JSON_STRING_OR_NUMBER:
         if (cJSON_IsString(item))
             return set_value(ctx, id, item->valuestring, who);
         if (!cJSON_IsNumber(item))
             return type_error(ctx, who, "a string or a number", item);
         return set_value(ctx, id, num, who);
-    case KIND_TEXT:
+    case JSON_STRING:
         if (!cJSON_IsString(item))
             return type_error(ctx, who, "a string", item);
         return set_value(ctx, id, item->valuestring, who);
-    case KIND_ACTION:
-        break;
     }
     return 0;
 }
 
-static int apply_env_object(struct load_ctx *ctx, const cJSON *obj, const char *who)
+static int apply_env_object(struct load_ctx *ctx, enum opt_id id, const cJSON *obj, const char *who)
 {
     const cJSON *m;
 
@@ -1370,7 +1428,7 @@ static int apply_env_object(struct load_ctx *ctx, const cJSON *obj, const char *
         if (!kv)
             return out_of_memory(ctx);
         snprintf(kv, len, "%s=%s", m->string, m->valuestring);
-        rc = set_value(ctx, OPT_EMERGENCY_ENV, kv, who);
+        rc = set_value(ctx, id, kv, who);
         free(kv);
         if (rc < 0)
             return -1;
@@ -1383,8 +1441,8 @@ static int apply_json_list(struct load_ctx *ctx, enum opt_id id, const cJSON *it
     const cJSON *el;
 
     begin_option(ctx, id);
-    if (cJSON_IsObject(item) && id == OPT_EMERGENCY_ENV)
-        return apply_env_object(ctx, item, who);
+    if (cJSON_IsObject(item) && config_options[id].type == CONFIG_TYPE_ENV)
+        return apply_env_object(ctx, id, item, who);
     if (!cJSON_IsArray(item))
         return apply_json_value(ctx, id, item, who);
     cJSON_ArrayForEach(el, item)
@@ -1400,12 +1458,13 @@ static int apply_json_list(struct load_ctx *ctx, enum opt_id id, const cJSON *it
 static int apply_json_key(struct load_ctx *ctx, const char *path, const cJSON *item, bool *seen)
 {
     const char *key = item->string;
-    int id = option_by_name(key, strlen(key));
+    int id = option_by_name(ctx, key, strlen(key));
     char who[1024];
 
     if (id < 0)
         return fail(ctx, "config file %s: unknown key \"%.64s\"", path, key);
-    if (id == OPT_CONFIG || kind_of((enum opt_id)id) == KIND_ACTION)
+    if ((config_options[id].flags & CONFIG_NOT_IN_FILE) ||
+        config_options[id].type == CONFIG_TYPE_ACTION)
         return fail(ctx, "config file %s: key \"%s\" is not allowed in a config file", path, key);
     if (seen[id])
         return fail(ctx, "config file %s: duplicate key \"%s\"", path, key);
@@ -1413,7 +1472,7 @@ static int apply_json_key(struct load_ctx *ctx, const char *path, const cJSON *i
     if (cJSON_IsNull(item))
         return 0; /* null leaves the default, as --check-config prints unset options */
     snprintf(who, sizeof who, "config file %s: key \"%s\"", path, key);
-    if (resil_options[id].repeatable && id != OPT_VERBOSE)
+    if (is_list(&config_options[id]))
         return apply_json_list(ctx, (enum opt_id)id, item, who);
     return apply_json_value(ctx, (enum opt_id)id, item, who);
 }
@@ -1439,7 +1498,7 @@ static int apply_json_root(struct load_ctx *ctx, const char *path, const cJSON *
 
     if (!cJSON_IsObject(root))
         return fail(ctx, "config file %s: expected a JSON object, got %s", path, json_type(root));
-    ctx->source = SOURCE_FILE;
+    ctx->source = CONFIG_SOURCE_FILE;
     cJSON_ArrayForEach(item, root)
     {
         if (apply_json_key(ctx, path, item, seen) < 0)
@@ -1451,14 +1510,17 @@ static int apply_json_root(struct load_ctx *ctx, const char *path, const cJSON *
 static int apply_file(struct load_ctx *ctx, const char *path)
 {
     const char *end = NULL;
-    char *buf = NULL;
     size_t len = 0;
+    /* WAIT: a config given as `--config <(...)` is a pipe still being written. */
+    char *buf = util_read_file(path, CONFIG_FILE_MAX, UTIL_READ_WAIT, &len);
     cJSON *root;
     int rc;
 
-    if (read_whole_file(ctx, path, &buf, &len) < 0)
-        return -1;
-    /* Not NUL-terminated by cJSON's rules, so trailing junk is checked by hand below. */
+    if (!buf && errno == EFBIG)
+        return fail(ctx, "config file %s: larger than %d bytes", path, CONFIG_FILE_MAX);
+    if (!buf)
+        return fail(ctx, "config file %s: %s", path, strerror(errno));
+    /* Checked by hand below, so trailing junk after the object is an error too. */
     root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
     while (root && end < buf + len && isspace((unsigned char)*end))
         end++;
@@ -1483,7 +1545,7 @@ static const char *config_path(const struct cli_items *items, char **envp)
     return path ? path : env_get(envp, "RESIL_CONFIG");
 }
 
-static void format_size(char *buf, size_t len, const struct size_spec *s)
+static void format_size(char *buf, size_t len, const struct config_size_spec *s)
 {
     if (s->is_percent)
         snprintf(buf, len, "%g%%", s->percent);
@@ -1495,12 +1557,12 @@ static void format_size(char *buf, size_t len, const struct size_spec *s)
  * need none since the message names the option by its flag. */
 static void origin(const struct load_ctx *ctx, enum opt_id id, char *buf, size_t len)
 {
-    const char *name = resil_options[id].name;
+    const char *name = config_options[id].name;
     char env[72];
 
-    if (ctx->applied[id] == SOURCE_FILE) {
+    if (ctx->applied[id] == CONFIG_SOURCE_FILE) {
         snprintf(buf, len, "config file %s: key \"%s\": ", ctx->file_path, name);
-    } else if (ctx->applied[id] == SOURCE_ENV) {
+    } else if (ctx->applied[id] == CONFIG_SOURCE_ENV) {
         size_t i = 0;
 
         for (; i < sizeof env - 1 && name[i]; i++)
@@ -1512,10 +1574,100 @@ static void origin(const struct load_ctx *ctx, enum opt_id id, char *buf, size_t
     }
 }
 
+/* Options whose values must be ordered, low <= high. A default yields to what
+ * the user gave (the defaulted one follows the given one); only two given values
+ * that contradict each other are a usage error. Pairs that are not here are
+ * independent by their meaning (see the README's note under the options table). */
+static const struct {
+    enum opt_id low, high;
+} ordered_pairs[] = {
+    {OPT_MEMORY_WARN, OPT_MEMORY_CRITICAL},
+    /* A restart delay longer than the window that counts restarts would make
+     * --max-restarts unreachable. */
+    {OPT_BACKOFF, OPT_RESTART_WINDOW},
+};
+
+/* The value a pair compares: a size (by its unit), or milliseconds (a duration,
+ * or backoff's MIN). kind tells comparable values apart; false when unset. */
+static bool ordered_value(const struct resil_config *cfg, const struct config_option *o, int *kind,
+                          long double *v)
+{
+    const void *at = cfield_at(cfg, o->offset);
+
+    if (o->type == CONFIG_TYPE_SIZE) {
+        const struct config_size_spec *s = at;
+
+        *kind = s->is_percent;
+        *v = s->is_percent ? (long double)s->percent : (long double)s->bytes;
+        return s->set;
+    }
+    *kind = 2;
+    *v = (long double)*(const uint64_t *)at;
+    return true;
+}
+
+static void ordered_text(const struct resil_config *cfg, const struct config_option *o, char *buf,
+                         size_t len)
+{
+    char d[32];
+
+    if (o->type == CONFIG_TYPE_SIZE) {
+        format_size(buf, len, cfield_at(cfg, o->offset));
+        return;
+    }
+    config_format_duration(d, sizeof d, *(const uint64_t *)cfield_at(cfg, o->offset));
+    snprintf(buf, len, "%s%s", o->type == CONFIG_TYPE_BACKOFF ? "MIN " : "", d);
+}
+
+/* The defaulted option `to` takes the value of the given option `from`. */
+static void follow(struct resil_config *cfg, const struct config_option *to,
+                   const struct config_option *from)
+{
+    uint64_t *ms = field_at(cfg, to->offset);
+
+    if (to->type == CONFIG_TYPE_SIZE) {
+        *(struct config_size_spec *)field_at(cfg, to->offset) =
+            *(const struct config_size_spec *)cfield_at(cfg, from->offset);
+        return;
+    }
+    *ms = *(const uint64_t *)cfield_at(cfg, from->offset);
+    if (to->type == CONFIG_TYPE_BACKOFF) {
+        uint64_t *max = field_at(cfg, to->aux_offset);
+
+        if (*max < *ms)
+            *max = *ms;
+    }
+}
+
+static int order_pair(struct load_ctx *ctx, enum opt_id low, enum opt_id high)
+{
+    const struct config_option *lo = &config_options[low], *hi = &config_options[high];
+    bool low_given = ctx->applied[low] > CONFIG_SOURCE_DEFAULT;
+    bool high_given = ctx->applied[high] > CONFIG_SOURCE_DEFAULT;
+    int lk, hk;
+    long double lv, hv;
+    char where[1024], lt[48], ht[48];
+
+    if (!ordered_value(ctx->cfg, lo, &lk, &lv) || !ordered_value(ctx->cfg, hi, &hk, &hv) ||
+        lk != hk || lv <= hv)
+        return 0;
+    if (!low_given || !high_given) {
+        if (!low_given)
+            follow(ctx->cfg, lo, hi);
+        else
+            follow(ctx->cfg, hi, lo);
+        return 0;
+    }
+    /* Name the source a user would edit first: the one of higher precedence. */
+    origin(ctx, ctx->applied[low] >= ctx->applied[high] ? low : high, where, sizeof where);
+    ordered_text(ctx->cfg, lo, lt, sizeof lt);
+    ordered_text(ctx->cfg, hi, ht, sizeof ht);
+    return fail(ctx, "%s--%s %s is above --%s %s", where, lo->name, lt, hi->name, ht);
+}
+
 static int validate(struct load_ctx *ctx)
 {
     const struct resil_config *cfg = ctx->cfg;
-    const struct size_spec *w = &cfg->memory_warn, *c = &cfg->memory_critical;
     char where[1024];
 
     if (cfg->health_unix_socket && !cfg->health_url) {
@@ -1523,16 +1675,9 @@ static int validate(struct load_ctx *ctx)
         return fail(ctx, "%s--health-unix-socket needs --health-url (the path and Host to ask for)",
                     where);
     }
-    if (w->set && c->set && w->is_percent == c->is_percent &&
-        (w->is_percent ? w->percent > c->percent : w->bytes > c->bytes)) {
-        char wt[32], ct[32];
-        bool warn_culprit = ctx->applied[OPT_MEMORY_WARN] >= ctx->applied[OPT_MEMORY_CRITICAL];
-
-        origin(ctx, warn_culprit ? OPT_MEMORY_WARN : OPT_MEMORY_CRITICAL, where, sizeof where);
-        format_size(wt, sizeof wt, w);
-        format_size(ct, sizeof ct, c);
-        return fail(ctx, "%s--memory-warn %s is above --memory-critical %s", where, wt, ct);
-    }
+    for (size_t i = 0; i < sizeof ordered_pairs / sizeof ordered_pairs[0]; i++)
+        if (order_pair(ctx, ordered_pairs[i].low, ordered_pairs[i].high) < 0)
+            return -1;
     return 0;
 }
 
@@ -1553,11 +1698,12 @@ static int load_sources(struct load_ctx *ctx, const struct cli_items *items, cha
 /* After an error main still logs in the format the user asked for, when it can tell. */
 static void recover_log_format(struct resil_config *cfg, const struct cli_items *items, char **envp)
 {
+    const struct config_choice *words = config_options[OPT_LOG_FORMAT].choices;
     const char *env = env_get(envp, "RESIL_LOG_FORMAT");
-    int fmt = env ? pick(format_choices, env) : -1;
+    int fmt = env ? pick(words, env) : -1;
 
     for (size_t i = 0; i < items->n; i++) {
-        int f = items->v[i].id == OPT_LOG_FORMAT ? pick(format_choices, items->v[i].value) : -1;
+        int f = items->v[i].id == OPT_LOG_FORMAT ? pick(words, items->v[i].value) : -1;
 
         if (f >= 0)
             fmt = f;
@@ -1574,38 +1720,68 @@ static void sanitize_line(char *s)
             *s = '?';
 }
 
-int config_load(struct resil_config *cfg, int argc, char **argv, char **envp, char *err,
-                size_t errlen)
+static int load(struct load_ctx *ctx, int argc, char **argv, char **envp)
 {
-    struct load_ctx ctx = {.cfg = cfg, .err = err, .errlen = err ? errlen : 0};
+    struct resil_config *cfg = ctx->cfg;
     struct cli_items items = {0};
     int rc;
 
-    if (ctx.errlen)
-        err[0] = '\0';
-    rc = config_defaults(cfg) < 0 ? out_of_memory(&ctx) : 0;
+    if (ctx->errlen)
+        ctx->err[0] = '\0';
+    rc = config_defaults(cfg) < 0 ? out_of_memory(ctx) : 0;
     if (rc == 0)
-        rc = cli_collect(&ctx, &items, argc, argv);
-    if (rc == 0)
-        rc = load_sources(&ctx, &items, envp);
+        rc = cli_collect(ctx, &items, argc, argv);
+    if (rc == 0 && ctx->only && cfg->command)
+        rc = fail(ctx, "unexpected argument %.64s", cfg->command[0]);
+    if (rc == 0 && ctx->only)
+        rc = apply_env(ctx, envp) < 0 || apply_cli(ctx, &items) < 0 ? -1 : 0;
+    else if (rc == 0)
+        rc = load_sources(ctx, &items, envp);
     if (rc == 0) {
         int level = (int)cfg->log_level + cfg->verbose;
 
         cfg->log_level = level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : (enum log_level)level;
+        cfg->emergency_env_explicit = ctx->applied[OPT_EMERGENCY_ENV] > CONFIG_SOURCE_DEFAULT;
+        for (int i = 0; i < OPT_COUNT; i++)
+            cfg->sources[i] = (unsigned char)ctx->applied[i];
     } else {
         config_free(cfg);
         (void)config_defaults(cfg);
         recover_log_format(cfg, &items, envp);
     }
     free(items.v);
-    if (ctx.errlen)
-        sanitize_line(err);
+    if (ctx->errlen)
+        sanitize_line(ctx->err);
     return rc;
 }
 
-/* ---- --check-config output ---- */
+enum config_source config_source_of(const struct resil_config *cfg, const char *name)
+{
+    for (int i = 0; i < OPT_COUNT; i++)
+        if (strcmp(config_options[i].name, name) == 0)
+            return (enum config_source)cfg->sources[i];
+    return CONFIG_SOURCE_DEFAULT;
+}
 
-void format_duration(char *buf, size_t len, uint64_t ms)
+int config_load(struct resil_config *cfg, int argc, char **argv, char **envp, char *err,
+                size_t errlen)
+{
+    struct load_ctx ctx = {.cfg = cfg, .err = err, .errlen = err ? errlen : 0};
+
+    return load(&ctx, argc, argv, envp);
+}
+
+int config_load_only(struct resil_config *cfg, const char *const *only, int argc, char **argv,
+                     char **envp, char *err, size_t errlen)
+{
+    struct load_ctx ctx = {.cfg = cfg, .only = only, .err = err, .errlen = err ? errlen : 0};
+
+    return load(&ctx, argc, argv, envp);
+}
+
+/* ---- --help's defaults and --check-config output ---- */
+
+void config_format_duration(char *buf, size_t len, uint64_t ms)
 {
     static const struct {
         uint64_t ms;
@@ -1625,17 +1801,64 @@ void format_duration(char *buf, size_t len, uint64_t ms)
     snprintf(buf, len, "%llums", (unsigned long long)ms);
 }
 
+static void format_backoff(char *buf, size_t len, uint64_t min_ms, uint64_t max_ms)
+{
+    char min[32], max[32];
+
+    config_format_duration(min, sizeof min, min_ms);
+    config_format_duration(max, sizeof max, max_ms);
+    snprintf(buf, len, "%s:%s", min, max);
+}
+
+const char *config_default_text(const struct config_option *o, char *buf, size_t len)
+{
+    if (o->default_text)
+        return o->default_text;
+    switch (o->type) {
+    case CONFIG_TYPE_SWITCH:
+        return o->def.on ? "on" : "off";
+    case CONFIG_TYPE_UINT:
+        snprintf(buf, len, "%u", o->def.n);
+        return buf;
+    case CONFIG_TYPE_DURATION:
+        config_format_duration(buf, len, o->def.ms);
+        return buf;
+    case CONFIG_TYPE_BACKOFF:
+        format_backoff(buf, len, o->def.range_ms[0], o->def.range_ms[1]);
+        return buf;
+    case CONFIG_TYPE_SIZE:
+        if (!o->def.size.set)
+            return "off";
+        format_size(buf, len, &o->def.size);
+        return buf;
+    case CONFIG_TYPE_CHOICE:
+        return choice_name(o->choices, o->def.choice);
+    case CONFIG_TYPE_STRINGS:
+    case CONFIG_TYPE_ENV:
+        return o->def.item ? o->def.item : "none";
+    case CONFIG_TYPE_SIGNAL:
+    case CONFIG_TYPE_STRING:
+    case CONFIG_TYPE_EXIT_CODES:
+    case CONFIG_TYPE_REWRITE:
+        return "none";
+    case CONFIG_TYPE_COUNT:
+    case CONFIG_TYPE_ACTION:
+        break;
+    }
+    return NULL;
+}
+
 static cJSON *json_duration(uint64_t ms)
 {
     char buf[32];
 
-    format_duration(buf, sizeof buf, ms);
+    config_format_duration(buf, sizeof buf, ms);
     return cJSON_CreateString(buf);
 }
 
 static void format_signal(char *buf, size_t len, int sig)
 {
-    const char *name = signal_name(sig);
+    const char *name = config_signal_name(sig);
 
     if (name)
         snprintf(buf, len, "%s", name);
@@ -1645,14 +1868,14 @@ static void format_signal(char *buf, size_t len, int sig)
 
 static cJSON *json_signal(int sig)
 {
-    const char *name = signal_name(sig);
+    const char *name = config_signal_name(sig);
 
     if (sig == 0)
         return cJSON_CreateNull();
     return name ? cJSON_CreateString(name) : cJSON_CreateNumber(sig);
 }
 
-static cJSON *json_size(const struct size_spec *s)
+static cJSON *json_size(const struct config_size_spec *s)
 {
     char buf[32];
 
@@ -1669,38 +1892,36 @@ static cJSON *json_text(const char *s)
     return s ? cJSON_CreateString(s) : cJSON_CreateNull();
 }
 
-static cJSON *json_backoff(const struct resil_config *cfg)
+static cJSON *json_backoff(uint64_t min_ms, uint64_t max_ms)
 {
-    char min[32], max[32], buf[72];
+    char buf[72];
 
-    format_duration(min, sizeof min, cfg->backoff_min_ms);
-    format_duration(max, sizeof max, cfg->backoff_max_ms);
-    snprintf(buf, sizeof buf, "%s:%s", min, max);
+    format_backoff(buf, sizeof buf, min_ms, max_ms);
     return cJSON_CreateString(buf);
 }
 
-static cJSON *json_remap_exit(const struct resil_config *cfg)
+static cJSON *json_exit_codes(const bool *codes)
 {
     cJSON *a = cJSON_CreateArray();
 
     for (int code = 0; a && code < 256; code++)
-        if (cfg->remap_exit[code])
+        if (codes[code])
             cJSON_AddItemToArray(a, cJSON_CreateNumber(code));
     return a;
 }
 
-static cJSON *json_rewrite(const struct resil_config *cfg)
+static cJSON *json_rewrite(const int *rewrite)
 {
     cJSON *a = cJSON_CreateArray();
 
     for (int sig = 1; a && sig < RESIL_MAX_SIGNAL; sig++) {
         char from[16], to[16], buf[40];
 
-        if (cfg->rewrite[sig] < 0)
+        if (rewrite[sig] < 0)
             continue;
         format_signal(from, sizeof from, sig);
-        format_signal(to, sizeof to, cfg->rewrite[sig]);
-        snprintf(buf, sizeof buf, "%s:%s", from, cfg->rewrite[sig] ? to : "0");
+        format_signal(to, sizeof to, rewrite[sig]);
+        snprintf(buf, sizeof buf, "%s:%s", from, rewrite[sig] ? to : "0");
         cJSON_AddItemToArray(a, cJSON_CreateString(buf));
     }
     return a;
@@ -1715,80 +1936,41 @@ static cJSON *json_strings(char *const *v, size_t n)
     return a;
 }
 
-static cJSON *json_option(const struct resil_config *cfg, enum opt_id id)
+static cJSON *json_option(const struct resil_config *cfg, const struct config_option *o)
 {
-    switch (id) {
-    case OPT_SUBREAPER:
-        return cJSON_CreateBool(cfg->subreaper);
-    case OPT_SINGLE_CHILD:
-        return cJSON_CreateBool(cfg->single_child);
-    case OPT_REMAP_EXIT:
-        return json_remap_exit(cfg);
-    case OPT_PDEATH_SIGNAL:
-        return json_signal(cfg->pdeath_signal);
-    case OPT_REWRITE:
-        return json_rewrite(cfg);
-    case OPT_GRACE:
-        return json_duration(cfg->grace_ms);
-    case OPT_RESTART:
-        return json_text(choice_name(restart_choices, (int)cfg->restart));
-    case OPT_MAX_RESTARTS:
-        return cJSON_CreateNumber(cfg->max_restarts);
-    case OPT_RESTART_WINDOW:
-        return json_duration(cfg->restart_window_ms);
-    case OPT_BACKOFF:
-        return json_backoff(cfg);
-    case OPT_STATE_DIR:
-        return json_text(cfg->state_dir);
-    case OPT_TERMINATION_LOG:
-        return json_text(cfg->termination_log);
-    case OPT_HEALTH_URL:
-        return json_text(cfg->health_url);
-    case OPT_HEALTH_UNIX_SOCKET:
-        return json_text(cfg->health_unix_socket);
-    case OPT_HEALTH_INTERVAL:
-        return json_duration(cfg->health_interval_ms);
-    case OPT_HEALTH_TIMEOUT:
-        return json_duration(cfg->health_timeout_ms);
-    case OPT_HEALTH_START_PERIOD:
-        return json_duration(cfg->health_start_period_ms);
-    case OPT_HEALTH_RETRIES:
-        return cJSON_CreateNumber(cfg->health_retries);
-    case OPT_HEALTH_JSON_FIELD:
-        return json_text(cfg->health_json_field);
-    case OPT_ON_UNHEALTHY:
-        return json_text(choice_name(unhealthy_choices, (int)cfg->on_unhealthy));
-    case OPT_CGROUP_ROOT:
-        return json_text(cfg->cgroup_root);
-    case OPT_MEMORY_WARN:
-        return json_size(&cfg->memory_warn);
-    case OPT_MEMORY_CRITICAL:
-        return json_size(&cfg->memory_critical);
-    case OPT_MEMORY_RESTART:
-        return json_size(&cfg->memory_restart);
-    case OPT_MEMORY_RESTART_FOR:
-        return json_duration(cfg->memory_restart_for_ms);
-    case OPT_MEMORY_INTERVAL:
-        return json_duration(cfg->memory_interval_ms);
-    case OPT_EMERGENCY_ENV:
-        return json_strings(cfg->emergency_env, cfg->emergency_env_count);
-    case OPT_PRESSURE_SIGNAL:
-        return json_signal(cfg->pressure_signal);
-    case OPT_RUNTIME_HINTS:
-        return cJSON_CreateBool(cfg->runtime_hints);
-    case OPT_VERBOSE:
-        return cJSON_CreateNumber(cfg->verbose);
-    case OPT_LOG_LEVEL:
-        return json_text(choice_name(level_choices, (int)cfg->log_level));
-    case OPT_LOG_FORMAT:
-        return json_text(choice_name(format_choices, (int)cfg->log_format));
-    case OPT_CONFIG:
-        return json_text(cfg->config_file);
-    case OPT_CHECK_CONFIG:
-        return cJSON_CreateBool(cfg->check_config);
-    default:
-        return NULL;
+    const void *at = cfield_at(cfg, o->offset);
+
+    switch (o->type) {
+    case CONFIG_TYPE_SWITCH:
+        return cJSON_CreateBool(*(const bool *)at);
+    case CONFIG_TYPE_COUNT:
+        return cJSON_CreateNumber(*(const int *)at);
+    case CONFIG_TYPE_UINT:
+        return cJSON_CreateNumber(*(const unsigned *)at);
+    case CONFIG_TYPE_DURATION:
+        return json_duration(*(const uint64_t *)at);
+    case CONFIG_TYPE_BACKOFF:
+        return json_backoff(*(const uint64_t *)at,
+                            *(const uint64_t *)cfield_at(cfg, o->aux_offset));
+    case CONFIG_TYPE_SIZE:
+        return json_size(at);
+    case CONFIG_TYPE_SIGNAL:
+        return json_signal(*(const int *)at);
+    case CONFIG_TYPE_CHOICE:
+        return json_text(choice_name(o->choices, *(const int *)at));
+    case CONFIG_TYPE_STRING:
+        return json_text(*(char *const *)at);
+    case CONFIG_TYPE_STRINGS:
+    case CONFIG_TYPE_ENV:
+        return json_strings(*(char **const *)at, *(const size_t *)cfield_at(cfg, o->aux_offset));
+    case CONFIG_TYPE_EXIT_CODES:
+        return json_exit_codes(at);
+    case CONFIG_TYPE_REWRITE:
+        return json_rewrite(at);
+    case CONFIG_TYPE_ACTION:
+        break;
     }
+    return NULL;
 }
 
 char *config_to_json(const struct resil_config *cfg)
@@ -1802,12 +1984,12 @@ char *config_to_json(const struct resil_config *cfg)
     for (int id = 0; id < OPT_COUNT; id++) {
         cJSON *v;
 
-        if (kind_of((enum opt_id)id) == KIND_ACTION)
+        if (config_options[id].type == CONFIG_TYPE_ACTION)
             continue;
-        v = json_option(cfg, (enum opt_id)id);
+        v = json_option(cfg, &config_options[id]);
         if (!v)
             goto out;
-        cJSON_AddItemToObject(root, resil_options[id].name, v);
+        cJSON_AddItemToObject(root, config_options[id].name, v);
     }
     cmd = json_strings(cfg->command, cfg->command ? (size_t)cfg->command_argc : 0);
     if (!cmd)

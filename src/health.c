@@ -1,7 +1,9 @@
-/* Health checks. libcurl's multi interface runs inside the event loop: curl
+/* Health checks: the check loop over its own options, judging a response, and
+ * the healthy/unhealthy state. libcurl's multi interface runs inside the event loop: curl
  * tells us which sockets to watch and when to wake it, we tell curl what
  * happened. At most one check is in flight; nothing here ever blocks. */
 #include "resil/health.h"
+#include "resil/health_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,21 +13,18 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "resil/config.h"
 #include "resil/log.h"
+#include "resil/util.h"
 
 #ifndef RESIL_VERSION
 #define RESIL_VERSION "dev"
 #endif
-
-/* A timeout of 0 would mean "never" to curl, and a hung app would then hang
- * the health loop with it. */
-#define HEALTH_DEFAULT_TIMEOUT_MS 5000
 
 struct health {
     struct loop *loop;
@@ -71,13 +70,13 @@ static bool curl_global_ready;
 const char *health_status_name(enum health_status s)
 {
     switch (s) {
-    case HEALTH_STARTING:
+    case HEALTH_STATUS_STARTING:
         return "starting";
-    case HEALTH_HEALTHY:
+    case HEALTH_STATUS_HEALTHY:
         return "healthy";
-    case HEALTH_UNHEALTHY:
+    case HEALTH_STATUS_UNHEALTHY:
         return "unhealthy";
-    case HEALTH_UNKNOWN:
+    case HEALTH_STATUS_UNKNOWN:
         break;
     }
     return "unknown";
@@ -127,21 +126,21 @@ enum health_verdict health_judge(long http_status, const char *body, size_t len,
 {
     copy_text(verdict_out, outlen, "");
     if (http_status < 200 || http_status > 399)
-        return VERDICT_FAIL;
+        return HEALTH_VERDICT_FAIL;
     /* Half a JSON document says nothing reliable: the status code decides. */
     if (truncated || !body || len == 0)
-        return VERDICT_PASS;
+        return HEALTH_VERDICT_PASS;
 
     cJSON *json = cJSON_ParseWithLength(body, len);
-    enum health_verdict v = VERDICT_PASS;
+    enum health_verdict v = HEALTH_VERDICT_PASS;
     const char *text = cJSON_IsObject(json) ? verdict_string(json, field) : NULL;
     if (text) {
         copy_text(verdict_out, outlen, text);
         if (in_list(text, failing_verdicts, sizeof failing_verdicts / sizeof failing_verdicts[0]))
-            v = VERDICT_FAIL;
+            v = HEALTH_VERDICT_FAIL;
         else if (in_list(text, warning_verdicts,
                          sizeof warning_verdicts / sizeof warning_verdicts[0]))
-            v = VERDICT_WARN;
+            v = HEALTH_VERDICT_WARN;
     }
     cJSON_Delete(json);
     return v;
@@ -166,14 +165,10 @@ static bool fd_watched(const struct health *h, int fd, size_t *index)
 
 static int remember_fd(struct health *h, int fd)
 {
-    if (h->nfds == h->fds_cap) {
-        size_t cap = h->fds_cap ? h->fds_cap * 2 : 4;
-        int *fds = realloc(h->fds, cap * sizeof *fds);
-        if (!fds)
-            return -1;
-        h->fds = fds;
-        h->fds_cap = cap;
-    }
+    int *fds = util_grow(h->fds, &h->fds_cap, h->nfds + 1, sizeof *fds);
+    if (!fds)
+        return -1;
+    h->fds = fds;
     h->fds[h->nfds++] = fd;
     return 0;
 }
@@ -381,7 +376,7 @@ static void describe_curl_error(const struct health *h, CURLcode rc, struct heal
     curl_easy_getinfo(h->easy, CURLINFO_OS_ERRNO, &os_errno);
     if (rc == CURLE_OPERATION_TIMEDOUT) {
         char d[32];
-        format_duration(d, sizeof d, h->timeout_ms);
+        config_format_duration(d, sizeof d, h->timeout_ms);
         snprintf(r->error, sizeof r->error, "timeout after %s", d);
     } else if (rc == CURLE_COULDNT_CONNECT && os_errno == ECONNREFUSED) {
         snprintf(r->error, sizeof r->error, "connection refused");
@@ -407,13 +402,13 @@ static void judge_transfer(struct health *h, CURLcode rc, struct health_check_re
     if (rc == CURLE_WRITE_ERROR && h->body_truncated)
         rc = CURLE_OK;
     if (rc != CURLE_OK) {
-        r->verdict = VERDICT_FAIL;
+        r->verdict = HEALTH_VERDICT_FAIL;
         describe_curl_error(h, rc, r);
         return;
     }
     r->verdict = health_judge(r->http_status, h->body, h->body_len, h->body_truncated, h->field,
                               r->verdict_text, sizeof r->verdict_text);
-    r->passed = r->verdict != VERDICT_FAIL;
+    r->passed = r->verdict != HEALTH_VERDICT_FAIL;
     if (r->passed)
         return;
     if (r->verdict_text[0] && r->http_status >= 200 && r->http_status <= 399)
@@ -425,17 +420,10 @@ static void judge_transfer(struct health *h, CURLcode rc, struct health_check_re
 
 /* ---- the state machine ---- */
 
-static long long realtime_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void record_result(struct health *h, const struct health_check_result *r)
 {
     struct health_state *s = &h->state;
-    s->last_check_at_ms = realtime_ms();
+    s->last_check_at_ms = util_realtime_ms();
     s->last_http_status = r->http_status;
     copy_text(s->last_verdict, sizeof s->last_verdict, r->verdict_text);
     copy_text(s->last_error, sizeof s->last_error, r->error);
@@ -454,13 +442,13 @@ static enum health_status next_status(struct health *h, const struct health_chec
     if (r->passed) {
         h->in_start_period = false;
         s->consecutive_failures = 0;
-        return HEALTH_HEALTHY;
+        return HEALTH_STATUS_HEALTHY;
     }
     if (!failure_counts(h))
         return s->status;
     s->consecutive_failures++;
-    unsigned retries = h->retries ? h->retries : 1;
-    return s->consecutive_failures >= retries ? HEALTH_UNHEALTHY : s->status;
+    unsigned retries = h->retries;
+    return s->consecutive_failures >= retries ? HEALTH_STATUS_UNHEALTHY : s->status;
 }
 
 static void log_check(const struct health *h, const struct health_check_result *r, bool counted)
@@ -487,8 +475,8 @@ static void log_transition(const struct health *h, enum health_status from, enum
         {.key = "verdict", .str = r->verdict_text},
         {.key = "consecutive_failures", .num = h->state.consecutive_failures},
     };
-    enum log_level level = to == HEALTH_UNHEALTHY ? LOG_LEVEL_WARN : LOG_LEVEL_INFO;
-    if (to == HEALTH_UNHEALTHY)
+    enum log_level level = to == HEALTH_STATUS_UNHEALTHY ? LOG_LEVEL_WARN : LOG_LEVEL_INFO;
+    if (to == HEALTH_STATUS_UNHEALTHY)
         log_emit(level, false, fields, sizeof fields / sizeof fields[0],
                  "health: %s is unhealthy after %u consecutive failed check%s (last: %s)", h->url,
                  h->state.consecutive_failures, h->state.consecutive_failures == 1 ? "" : "s",
@@ -505,7 +493,7 @@ static void log_warn_verdict_change(struct health *h, const struct health_check_
 {
     if (!r->passed || r->verdict == h->last_pass_verdict)
         return;
-    if (r->verdict == VERDICT_WARN)
+    if (r->verdict == HEALTH_VERDICT_WARN)
         log_warn("health: %s reports verdict \"%s\" (HTTP %ld)", h->url, r->verdict_text,
                  r->http_status);
     else
@@ -555,7 +543,7 @@ static void process_finished(struct health *h)
         return;
     }
     log_transition(h, from, to, &r);
-    /* The change callback may free h (see health.h): it comes last. */
+    /* The change callback may stop the checks (see health.h): it comes last. */
     if (h->cb)
         h->cb(h->cb_ctx, from, to, &r);
 }
@@ -670,27 +658,24 @@ static int init_curl(struct health *h, char *err, size_t errlen)
     return rc;
 }
 
-static int copy_config(struct health *h, const struct resil_config *cfg)
+static int copy_options(struct health *h, const struct health_options *o)
 {
-    h->url = strdup(cfg->health_url);
-    h->field = cfg->health_json_field ? strdup(cfg->health_json_field) : NULL;
-    h->unix_socket = cfg->health_unix_socket ? strdup(cfg->health_unix_socket) : NULL;
-    h->interval_ms = cfg->health_interval_ms;
-    h->timeout_ms = cfg->health_timeout_ms ? cfg->health_timeout_ms : HEALTH_DEFAULT_TIMEOUT_MS;
-    h->start_period_ms = cfg->health_start_period_ms;
-    h->retries = cfg->health_retries;
+    h->url = strdup(o->url ? o->url : "");
+    h->field = o->json_field ? strdup(o->json_field) : NULL;
+    h->unix_socket = o->unix_socket ? strdup(o->unix_socket) : NULL;
+    h->interval_ms = o->interval_ms;
+    h->timeout_ms = o->timeout_ms;
+    h->start_period_ms = o->start_period_ms;
+    h->retries = o->retries;
     h->body = malloc(HEALTH_BODY_MAX);
-    if (!h->url || (cfg->health_json_field && !h->field) ||
-        (cfg->health_unix_socket && !h->unix_socket) || !h->body)
+    if (!h->url || (o->json_field && !h->field) || (o->unix_socket && !h->unix_socket) || !h->body)
         return -1;
     return 0;
 }
 
-struct health *health_new(struct loop *loop, const struct resil_config *cfg, health_change_cb cb,
+struct health *health_new(struct loop *loop, const struct health_options *opts, health_change_cb cb,
                           void *ctx, char *err, size_t errlen)
 {
-    if (health_validate_url(cfg->health_url, err, errlen) < 0)
-        return NULL;
     struct health *h = calloc(1, sizeof *h);
     if (!h) {
         snprintf(err, errlen, "out of memory");
@@ -699,8 +684,8 @@ struct health *health_new(struct loop *loop, const struct resil_config *cfg, hea
     h->loop = loop;
     h->cb = cb;
     h->cb_ctx = ctx;
-    h->state.status = HEALTH_UNKNOWN;
-    if (copy_config(h, cfg) < 0) {
+    h->state.status = HEALTH_STATUS_UNKNOWN;
+    if (copy_options(h, opts) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -728,8 +713,8 @@ void health_app_started(struct health *h)
     h->running = true;
     h->app_started_ms = loop_now_ms();
     h->in_start_period = true;
-    h->last_pass_verdict = VERDICT_PASS;
-    h->state.status = HEALTH_STARTING;
+    h->last_pass_verdict = HEALTH_VERDICT_PASS;
+    h->state.status = HEALTH_STATUS_STARTING;
     h->state.consecutive_failures = 0;
     loop_timer_arm(h->next_check, h->interval_ms);
 }

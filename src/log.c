@@ -1,6 +1,8 @@
-/* resil-init's own log. One write(2) per line so lines from resil-init never
+/* resil-init's own log: levels, text and JSON lines, time stamps and JSON
+ * escaping. One write(2) per line so lines from resil-init never
  * interleave mid-line with the app's output on a shared stderr. */
 #include "resil/log.h"
+#include "resil/log_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -8,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "resil/util.h"
 
 #define LOG_LINE_MAX 4096
 
@@ -22,11 +26,6 @@ void log_setup(enum log_level level, enum log_format format)
     current_format = format;
 }
 
-enum log_format log_current_format(void)
-{
-    return current_format;
-}
-
 bool log_enabled(enum log_level level)
 {
     return level <= current_level;
@@ -37,13 +36,6 @@ const char *log_level_name(enum log_level level)
     if ((unsigned)level > LOG_LEVEL_DEBUG)
         return "info";
     return level_names[level];
-}
-
-long long log_realtime_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void log_format_time(char *out, size_t outlen, long long realtime_ms)
@@ -116,7 +108,7 @@ static size_t format_json(char *buf, size_t cap, enum log_level level, const cha
 {
     char ts[40];
     size_t len = 0;
-    log_format_time(ts, sizeof ts, log_realtime_ms());
+    log_format_time(ts, sizeof ts, util_realtime_ms());
     append(buf, cap, &len, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts, log_level_name(level));
     append_json_string(buf, cap, &len, msg);
     for (size_t i = 0; i < nfields; i++) {
@@ -146,19 +138,6 @@ static size_t format_text(char *buf, size_t cap, enum log_level level, const cha
     return len;
 }
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        buf += n;
-        len -= (size_t)n;
-    }
-}
-
 void log_emit(enum log_level level, bool force, const struct log_field *fields, size_t nfields,
               const char *fmt, ...)
 {
@@ -175,6 +154,7 @@ void log_emit(enum log_level level, bool force, const struct log_field *fields, 
     size_t len = current_format == LOG_FORMAT_JSON
                      ? format_json(line, sizeof line, level, msg, fields, nfields)
                      : format_text(line, sizeof line, level, msg);
-    write_all(STDERR_FILENO, line, len);
+    /* A log line that cannot be written has nowhere to be reported. */
+    (void)util_write_all(STDERR_FILENO, line, len);
     errno = saved_errno;
 }

@@ -1,4 +1,5 @@
-/* The event loop. Every source is a file descriptor in one epoll set; timers are
+/* The event loop: the epoll set, its file descriptors and timers, and the
+ * monotonic clock. Every source is a file descriptor in one epoll set; timers are
  * timerfds, so an idle resil-init sits in epoll_wait with no timeout at all. */
 #include "resil/loop.h"
 

@@ -40,17 +40,18 @@ static void print_wrapped(const char *text, int column)
     }
 }
 
-static void print_option(const struct option_def *o)
+static void print_option(const struct config_option *o)
 {
-    char left[64], text[512];
+    char left[64], text[512], buf[64];
+    const char *def = config_default_text(o, buf, sizeof buf);
     if (o->short_name)
         snprintf(left, sizeof left, "  -%c, --%s%s%s", o->short_name, o->name, o->arg ? " " : "",
                  o->arg ? o->arg : "");
     else
         snprintf(left, sizeof left, "      --%s%s%s", o->name, o->arg ? " " : "",
                  o->arg ? o->arg : "");
-    if (o->default_text && *o->default_text)
-        snprintf(text, sizeof text, "%s [%s]", o->help, o->default_text);
+    if (def && *def)
+        snprintf(text, sizeof text, "%s [%s]", o->help, def);
     else
         snprintf(text, sizeof text, "%s", o->help);
     int width = printf("%s", left);
@@ -69,8 +70,8 @@ static void print_help(void)
            "       resil-init --check-config [OPTIONS] [--] [COMMAND...]\n"
            "Every option is also read from RESIL_<NAME> and from --config FILE (JSON).\n");
     const char *group = NULL;
-    for (size_t i = 0; i < resil_option_count; i++) {
-        const struct option_def *o = &resil_options[i];
+    for (size_t i = 0; i < config_option_count; i++) {
+        const struct config_option *o = &config_options[i];
         if (!group || strcmp(group, o->group) != 0) {
             group = o->group;
             printf("\n%s:\n", group);
@@ -79,39 +80,6 @@ static void print_help(void)
     }
     printf("\nExit: app's status, 128+S signal S, 137 killed, 69 unhealthy, 126/127 exec, "
            "2 usage, 70 internal.\n");
-}
-
-/* Whether an option word consumes the next word as its value ("--grace 5s", "-e 3"). */
-static bool takes_separate_value(const char *word)
-{
-    for (size_t i = 0; i < resil_option_count; i++) {
-        const struct option_def *o = &resil_options[i];
-        if (!o->arg)
-            continue;
-        if (word[1] == '-' && strcmp(word + 2, o->name) == 0)
-            return true;
-        if (word[1] != '-' && o->short_name && word[1] == o->short_name && word[2] == '\0')
-            return true;
-    }
-    return false;
-}
-
-/* --help and --version are looked for among the options only, so that an app's
- * own --help after COMMAND reaches the app. */
-static const char *early_flag(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0 || a[0] != '-' || a[1] == '\0')
-            return NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
-            return "help";
-        if (strcmp(a, "--version") == 0)
-            return "version";
-        if (takes_separate_value(a))
-            i++;
-    }
-    return NULL;
 }
 
 static int usage_error(const struct resil_config *cfg, const char *msg)
@@ -136,13 +104,15 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "status") == 0)
         return status_command(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "probe") == 0)
-        return probe_command(argc - 1, argv + 1);
-    const char *flag = early_flag(argc, argv);
-    if (flag && strcmp(flag, "help") == 0) {
+        return status_probe_command(argc - 1, argv + 1);
+    /* Looked for among the options only, so that an app's own --help after
+     * COMMAND reaches the app. */
+    const struct config_option *action = config_early_action(argc - 1, argv + 1);
+    if (action && strcmp(action->name, "help") == 0) {
         print_help();
         return 0;
     }
-    if (flag) {
+    if (action) {
         printf("resil-init %s\n", RESIL_VERSION);
         return 0;
     }

@@ -1,4 +1,5 @@
-/* Signal plumbing for PID 1. Blocking plus signalfd rather than handlers: a PID 1
+/* Signal plumbing for PID 1: the signalfd, which signals pass on to the app and
+ * as what (-r), and sending them. Blocking plus signalfd rather than handlers: a PID 1
  * without a handler never receives signals from inside its namespace, while a
  * blocked signal is always queued, and reading it in the loop keeps every
  * decision out of async-signal context. */
@@ -102,10 +103,10 @@ void signals_free(struct signals *s)
     free(s);
 }
 
-int signals_rewrite(const struct resil_config *cfg, int sig)
+int signals_rewrite(const int rewrite[RESIL_MAX_SIGNAL], int sig)
 {
-    if (sig > 0 && sig < RESIL_MAX_SIGNAL && cfg->rewrite[sig] >= 0)
-        return cfg->rewrite[sig];
+    if (sig > 0 && sig < RESIL_MAX_SIGNAL && rewrite[sig] >= 0)
+        return rewrite[sig];
     return sig;
 }
 

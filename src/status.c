@@ -1,7 +1,9 @@
-/* status.json. Written by the supervisor through a temp file and rename, so a
- * reader (`resil-init status`, `resil-init probe`) never sees half a file. */
+/* status.json: the snapshot as JSON, the state directory, the atomic write, and
+ * the `status` and `probe` subcommands that read it back. Written by the supervisor through a temp
+ * file and rename, so a reader (`resil-init status`, `resil-init probe`) never sees half a file. */
 #define _GNU_SOURCE /* O_CLOEXEC on old headers */
 #include "resil/status.h"
+#include "resil/status_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -13,7 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "resil/config.h"
 #include "resil/log.h"
+#include "resil/util.h"
+
+extern char **environ;
 
 #define STATUS_FILE "status.json"
 #define STATUS_READ_MAX (256 * 1024)
@@ -21,9 +27,9 @@
 static const char *const state_names[] = {"starting", "running", "unhealthy",
                                           "stopping", "backoff", "exited"};
 
-const char *app_state_name(enum app_state s)
+static const char *app_state_name(enum status_app_state s)
 {
-    return (unsigned)s <= APP_EXITED ? state_names[s] : "exited";
+    return (unsigned)s <= STATUS_APP_EXITED ? state_names[s] : "exited";
 }
 
 static void add_time(cJSON *obj, const char *key, long long realtime_ms)
@@ -47,8 +53,8 @@ static cJSON *last_exit_json(const struct status_exit *e)
     else
         cJSON_AddNumberToObject(obj, "code", e->code);
     if (e->signal)
-        cJSON_AddStringToObject(obj, "signal",
-                                signal_name(e->signal) ? signal_name(e->signal) : "?");
+        cJSON_AddStringToObject(
+            obj, "signal", config_signal_name(e->signal) ? config_signal_name(e->signal) : "?");
     else
         cJSON_AddNullToObject(obj, "signal");
     cJSON_AddStringToObject(obj, "reason", e->reason);
@@ -79,7 +85,8 @@ static cJSON *health_json(const struct status_snapshot *s)
         cJSON_AddStringToObject(h, "url", s->health_url);
     else
         cJSON_AddNullToObject(h, "url");
-    cJSON_AddStringToObject(h, "status", health_status_name(st ? st->status : HEALTH_UNKNOWN));
+    cJSON_AddStringToObject(h, "status",
+                            health_status_name(st ? st->status : HEALTH_STATUS_UNKNOWN));
     cJSON_AddNumberToObject(h, "consecutive_failures", st ? st->consecutive_failures : 0);
     add_time(h, "last_check_at", st ? st->last_check_at_ms : 0);
     if (st && st->last_http_status > 0)
@@ -108,7 +115,7 @@ static cJSON *memory_json(const struct status_snapshot *s)
     bool ok = ms && ms->available;
     add_u64_or_null(m, "limit_bytes", ok && ms->limited, ok ? ms->limit_bytes : 0);
     add_u64_or_null(m, "working_set_bytes", ok, ok ? ms->working_set_bytes : 0);
-    cJSON_AddStringToObject(m, "tier", memory_tier_name(ok ? ms->tier : TIER_UNKNOWN));
+    cJSON_AddStringToObject(m, "tier", memory_tier_name(ok ? ms->tier : MEMORY_TIER_UNKNOWN));
     if (ok && ms->psi_some_avg10 >= 0)
         cJSON_AddNumberToObject(m, "psi_some_avg10", ms->psi_some_avg10);
     else
@@ -164,20 +171,6 @@ char *status_dir_resolve(const char *configured, bool create)
     return fallback;
 }
 
-static int write_all_fd(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int status_write(const char *dir, const struct status_snapshot *s)
 {
     char *text = status_to_json(s);
@@ -187,7 +180,8 @@ int status_write(const char *dir, const struct status_snapshot *s)
     int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
     int rc = -1;
     if (fd >= 0) {
-        rc = write_all_fd(fd, text, strlen(text)) == 0 && write_all_fd(fd, "\n", 1) == 0 ? 0 : -1;
+        rc = util_write_all(fd, text, strlen(text)) == 0 && util_write_all(fd, "\n", 1) == 0 ? 0
+                                                                                             : -1;
         rc = close(fd) == 0 ? rc : -1;
         if (rc == 0)
             rc = rename(tmp, final);
@@ -200,21 +194,15 @@ int status_write(const char *dir, const struct status_snapshot *s)
 
 /* --- the subcommands --- */
 
-static int parse_state_dir_args(int argc, char **argv, const char **dir)
+/* --state-dir and RESIL_STATE_DIR, read by the option table like resil-init's own. */
+static int parse_state_dir_args(int argc, char **argv, struct resil_config *cfg)
 {
-    *dir = getenv("RESIL_STATE_DIR");
-    if (*dir && !**dir)
-        *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc) {
-            *dir = argv[++i];
-        } else if (strncmp(argv[i], "--state-dir=", 12) == 0) {
-            *dir = argv[i] + 12;
-        } else {
-            fprintf(stderr, "resil-init %s: unknown argument %s (only --state-dir DIR)\n", argv[0],
-                    argv[i]);
-            return -1;
-        }
+    static const char *const only[] = {"state-dir", NULL};
+    char err[256];
+    if (config_load_only(cfg, only, argc - 1, argv + 1, environ, err, sizeof err) < 0) {
+        fprintf(stderr, "resil-init %s: %s (only --state-dir DIR)\n", argv[0], err);
+        config_free(cfg);
+        return -1;
     }
     return 0;
 }
@@ -226,33 +214,34 @@ static char *read_status_file(const char *cmd, const char *configured_dir)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir ? dir : ".", STATUS_FILE);
     free(dir);
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        fprintf(stderr, "resil-init %s: no state file at %s: %s\n", cmd, path, strerror(errno));
+    /* Only a regular file: a FIFO or device there must not hang a probe. */
+    size_t n = 0;
+    char *buf = util_read_file(path, STATUS_READ_MAX, UTIL_READ_REGULAR, &n);
+    if (!buf) {
+        fprintf(stderr, "resil-init %s: no state file at %s: %s\n", cmd, path,
+                errno == EINVAL ? "not a regular file" : strerror(errno));
         return NULL;
     }
-    char *buf = malloc(STATUS_READ_MAX + 1);
-    size_t n = buf ? fread(buf, 1, STATUS_READ_MAX, f) : 0;
-    fclose(f);
-    if (!buf || n == 0) {
+    if (n == 0) {
         fprintf(stderr, "resil-init %s: empty state file at %s\n", cmd, path);
         free(buf);
         return NULL;
     }
-    buf[n] = '\0';
     return buf;
 }
 
 int status_command(int argc, char **argv)
 {
-    const char *dir;
-    if (parse_state_dir_args(argc, argv, &dir) < 0)
+    struct resil_config cfg;
+    if (parse_state_dir_args(argc, argv, &cfg) < 0)
         return 2;
-    char *text = read_status_file("status", dir);
+    char *text = read_status_file("status", cfg.state_dir);
+    config_free(&cfg);
     if (!text)
         return 1;
     fputs(text, stdout);
-    if (text[strlen(text) - 1] != '\n')
+    size_t len = strlen(text); /* 0 when the file starts with a NUL byte */
+    if (len == 0 || text[len - 1] != '\n')
         fputc('\n', stdout);
     free(text);
     return 0;
@@ -268,12 +257,13 @@ static bool supervisor_alive(const cJSON *root)
     return kill((pid_t)pid->valuedouble, 0) == 0 || errno == EPERM;
 }
 
-int probe_command(int argc, char **argv)
+int status_probe_command(int argc, char **argv)
 {
-    const char *dir;
-    if (parse_state_dir_args(argc, argv, &dir) < 0)
+    struct resil_config cfg;
+    if (parse_state_dir_args(argc, argv, &cfg) < 0)
         return 2;
-    char *text = read_status_file("probe", dir);
+    char *text = read_status_file("probe", cfg.state_dir);
+    config_free(&cfg);
     if (!text)
         return 1;
     cJSON *root = cJSON_Parse(text);

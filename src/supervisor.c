@@ -1,5 +1,8 @@
-/* The supervisor. Every decision is taken in the event loop, in answer to one
- * of: a signal, a reaped child, a timer, a health verdict, a memory event.
+/* The supervisor: the app's runs, stops, restarts and resil-init's exit code.
+ * It fills each module's options from the configuration and is the only
+ * module that acts on another's events. Every decision is taken in the event
+ * loop, in answer to one of: a signal, a reaped child, a timer, a health
+ * verdict, a memory event.
  *
  * An app run ends in one of three ways: it exits by itself, resil-init stops it
  * for a restart (unhealthy, memory), or resil-init stops it for good (a stop
@@ -7,6 +10,7 @@
  * group is emptied first, and resil-init exits only when it has no child left. */
 #define _GNU_SOURCE /* asprintf */
 #include "resil/supervisor.h"
+#include "resil/supervisor_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "resil/appenv.h"
+#include "resil/config.h"
 #include "resil/child.h"
 #include "resil/health.h"
 #include "resil/log.h"
@@ -27,6 +33,7 @@
 #include "resil/memory.h"
 #include "resil/signals.h"
 #include "resil/status.h"
+#include "resil/util.h"
 
 #define REASON_MAX 4000 /* the termination log's line stays under Kubernetes' 4096 */
 #define DESC_MAX 1024
@@ -56,13 +63,15 @@ struct supervisor {
     struct signals *signals;
     struct health *health;
     struct memory_monitor *memory;
+    struct memory_options memory_opts;
+    struct appenv_options appenv;
     char *state_dir;
     struct published_health published_health;
 
     /* the app run in progress, or the last one */
     struct child_process app; /* app.pid 0 when none runs */
     pid_t app_pgid;           /* kept after the app is reaped, to empty its group */
-    enum app_state state;
+    enum status_app_state state;
     long long started_at_ms; /* CLOCK_REALTIME, for status.json */
     uint64_t started_mono_ms;
     unsigned restarts;
@@ -79,7 +88,7 @@ struct supervisor {
     /* between runs */
     bool restart_pending;    /* waiting for the old group to empty */
     const char *next_reason; /* RESIL_RESTART_REASON of the next start */
-    struct restart_budget budget;
+    struct supervisor_restart_budget budget;
     unsigned backoff_step;
     struct loop_timer *backoff_timer;
 
@@ -90,7 +99,7 @@ struct supervisor {
     bool reaping;
     int exit_code;
     char reason[REASON_MAX];
-    struct pid_list signalled;
+    struct child_pid_list signalled;
     struct loop_timer *final_timer;
 };
 
@@ -98,15 +107,20 @@ static void reap_children(struct supervisor *sup);
 
 /* --- pure helpers, unit-tested --- */
 
-void restart_budget_init(struct restart_budget *b, unsigned max, uint64_t window_ms)
+/* Sized once for --max-restarts (bounded by the configuration), so recording a
+ * restart never allocates; a budget that cannot be had is a setup failure,
+ * never a silent "no restarts". */
+int supervisor_restart_budget_init(struct supervisor_restart_budget *b, unsigned max,
+                                   uint64_t window_ms)
 {
     b->times_ms = max ? calloc(max, sizeof *b->times_ms) : NULL;
     b->count = 0;
     b->max = b->times_ms ? max : 0;
     b->window_ms = window_ms;
+    return max && !b->times_ms ? -1 : 0;
 }
 
-static void restart_budget_expire(struct restart_budget *b, uint64_t now_ms)
+static void supervisor_restart_budget_expire(struct supervisor_restart_budget *b, uint64_t now_ms)
 {
     unsigned keep = 0;
     for (unsigned i = 0; i < b->count; i++)
@@ -115,27 +129,27 @@ static void restart_budget_expire(struct restart_budget *b, uint64_t now_ms)
     b->count = keep;
 }
 
-bool restart_budget_allows(struct restart_budget *b, uint64_t now_ms)
+bool supervisor_restart_budget_allows(struct supervisor_restart_budget *b, uint64_t now_ms)
 {
-    restart_budget_expire(b, now_ms);
+    supervisor_restart_budget_expire(b, now_ms);
     return b->count < b->max;
 }
 
-void restart_budget_record(struct restart_budget *b, uint64_t now_ms)
+void supervisor_restart_budget_record(struct supervisor_restart_budget *b, uint64_t now_ms)
 {
-    restart_budget_expire(b, now_ms);
+    supervisor_restart_budget_expire(b, now_ms);
     if (b->count < b->max)
         b->times_ms[b->count++] = now_ms;
 }
 
-void restart_budget_free(struct restart_budget *b)
+void supervisor_restart_budget_free(struct supervisor_restart_budget *b)
 {
     free(b->times_ms);
     b->times_ms = NULL;
     b->count = b->max = 0;
 }
 
-uint64_t backoff_delay_ms(uint64_t min_ms, uint64_t max_ms, unsigned step)
+uint64_t supervisor_backoff_delay_ms(uint64_t min_ms, uint64_t max_ms, unsigned step)
 {
     uint64_t delay = min_ms;
     for (unsigned i = 0; i < step && delay < max_ms; i++)
@@ -147,7 +161,7 @@ uint64_t backoff_delay_ms(uint64_t min_ms, uint64_t max_ms, unsigned step)
 
 static const char *sig_name(int sig)
 {
-    const char *name = signal_name(sig);
+    const char *name = config_signal_name(sig);
     return name ? name : "?";
 }
 
@@ -188,7 +202,7 @@ static void publish(struct supervisor *sup)
         log_debug("cannot write %s/status.json: %s", sup->state_dir, strerror(errno));
 }
 
-static void set_state(struct supervisor *sup, enum app_state state)
+static void set_state(struct supervisor *sup, enum status_app_state state)
 {
     sup->state = state;
     publish(sup);
@@ -262,7 +276,7 @@ static void finish(struct supervisor *sup, int code, const char *fmt, ...)
         health_app_stopped(sup->health);
     if (sup->memory)
         memory_watch(sup->memory, false);
-    set_state(sup, APP_EXITED);
+    set_state(sup, STATUS_APP_EXITED);
 
     child_signal_leftovers(sup->pid1, sup->app_pgid, SIGTERM, &sup->signalled);
     loop_timer_arm(sup->final_timer, sup->cfg->grace_ms);
@@ -303,8 +317,12 @@ static void start_app(struct supervisor *sup)
 {
     const char *reason = sup->next_reason ? sup->next_reason : "start";
     const struct memory_sample *mem = fresh_memory(sup);
-    sup->emergency = last_run_was_memory_failure(sup) || (mem && mem->tier == TIER_CRITICAL);
-    char **env = memory_build_env(sup->envp, sup->cfg, mem, sup->emergency, sup->restarts, reason);
+    sup->emergency = last_run_was_memory_failure(sup) || (mem && mem->tier == MEMORY_TIER_CRITICAL);
+    struct appenv_start how = {.memory = mem,
+                               .emergency = sup->emergency,
+                               .restart_count = sup->restarts,
+                               .restart_reason = reason};
+    char **env = appenv_build(sup->envp, &sup->appenv, &how);
     struct child_spawn req = {
         .argv = sup->cfg->command,
         .envp = env ? env : sup->envp,
@@ -313,15 +331,14 @@ static void start_app(struct supervisor *sup)
     };
     int rc = child_spawn(&req, &sup->app);
     int err = errno;
-    memory_env_free(env);
+    appenv_free(env);
     if (rc < 0) {
-        sup->app.pid = 0;
         finish(sup, 70, "resil-init failed: cannot start %s: fork: %s", sup->cfg->command[0],
                strerror(err));
         return;
     }
     sup->app_pgid = sup->app.pid;
-    sup->started_at_ms = log_realtime_ms();
+    sup->started_at_ms = util_realtime_ms();
     sup->started_mono_ms = loop_now_ms();
     sup->stop_cause = STOP_NONE;
     sup->app_killed_after_grace = false;
@@ -333,7 +350,7 @@ static void start_app(struct supervisor *sup)
     }
     if (sup->health)
         health_app_started(sup->health);
-    set_state(sup, sup->health ? APP_STARTING : APP_RUNNING);
+    set_state(sup, sup->health ? STATUS_APP_STARTING : STATUS_APP_RUNNING);
 }
 
 static void on_backoff_done(struct loop *loop, struct loop_timer *timer, void *data)
@@ -355,7 +372,7 @@ static void begin_stop(struct supervisor *sup, enum stop_cause cause, int sig, b
         loop_timer_arm(sup->grace_timer, sup->cfg->grace_ms);
     /* An app stopped for being unhealthy shows so until it is gone. */
     bool unhealthy = cause == STOP_RESTART_UNHEALTHY || cause == STOP_EXIT_UNHEALTHY;
-    set_state(sup, unhealthy ? APP_UNHEALTHY : APP_STOPPING);
+    set_state(sup, unhealthy ? STATUS_APP_UNHEALTHY : STATUS_APP_STOPPING);
 }
 
 static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *data)
@@ -364,35 +381,36 @@ static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *
     (void)timer;
     struct supervisor *sup = data;
     char grace[32];
-    format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
     if (sup->app.pid > 0) {
         sup->app_killed_after_grace = true;
         log_warn("app (pid %d) still running %s after SIGTERM: sending SIGKILL to its group",
                  (int)sup->app.pid, grace);
-        kill(sup->app.pid, SIGKILL);
+        signals_send_to_app(sup->app.pid, true, SIGKILL);
     } else {
         log_warn("processes of the old app's group still running %s after SIGTERM: sending SIGKILL",
                  grace);
     }
-    kill(-sup->app_pgid, SIGKILL);
+    child_signal_group(sup->app_pgid, SIGKILL);
 }
 
 /* --- restarts --- */
 
 static bool restart_allowed_by_policy(const struct resil_config *cfg, bool failure)
 {
-    return cfg->restart == RESTART_ALWAYS || (cfg->restart == RESTART_ON_FAILURE && failure);
+    return cfg->restart == CONFIG_RESTART_ALWAYS ||
+           (cfg->restart == CONFIG_RESTART_ON_FAILURE && failure);
 }
 
 static bool budget_left(struct supervisor *sup)
 {
-    return restart_budget_allows(&sup->budget, loop_now_ms());
+    return supervisor_restart_budget_allows(&sup->budget, loop_now_ms());
 }
 
 static void give_up(struct supervisor *sup, int code, const char *last)
 {
     char window[32];
-    format_duration(window, sizeof window, sup->cfg->restart_window_ms);
+    config_format_duration(window, sizeof window, sup->cfg->restart_window_ms);
     finish(sup, code, "giving up after %u restarts in %s (--max-restarts %u); last: %s",
            sup->budget.count, window, sup->cfg->max_restarts, last);
 }
@@ -402,11 +420,11 @@ static void schedule_restart(struct supervisor *sup, const char *reason, int giv
                              const char *desc)
 {
     uint64_t now = loop_now_ms();
-    if (!restart_budget_allows(&sup->budget, now)) {
+    if (!supervisor_restart_budget_allows(&sup->budget, now)) {
         give_up(sup, give_up_code, desc);
         return;
     }
-    restart_budget_record(&sup->budget, now);
+    supervisor_restart_budget_record(&sup->budget, now);
     if (now - sup->started_mono_ms >= sup->cfg->restart_window_ms)
         sup->backoff_step = 0;
     sup->restarts++;
@@ -415,10 +433,10 @@ static void schedule_restart(struct supervisor *sup, const char *reason, int giv
     log_warn("%s: restarting (reason %s, restart %u of %u allowed in the window)", desc, reason,
              sup->budget.count, sup->cfg->max_restarts);
     if (child_group_alive(sup->app_pgid)) {
-        kill(-sup->app_pgid, SIGTERM);
+        child_signal_group(sup->app_pgid, SIGTERM);
         if (!loop_timer_armed(sup->grace_timer))
             loop_timer_arm(sup->grace_timer, sup->cfg->grace_ms);
-        set_state(sup, APP_STOPPING);
+        set_state(sup, STATUS_APP_STOPPING);
     }
 }
 
@@ -426,15 +444,15 @@ static void enter_backoff(struct supervisor *sup)
 {
     sup->restart_pending = false;
     loop_timer_disarm(sup->grace_timer);
-    uint64_t delay =
-        backoff_delay_ms(sup->cfg->backoff_min_ms, sup->cfg->backoff_max_ms, sup->backoff_step);
+    uint64_t delay = supervisor_backoff_delay_ms(sup->cfg->backoff_min_ms, sup->cfg->backoff_max_ms,
+                                                 sup->backoff_step);
     if (sup->backoff_step < 64)
         sup->backoff_step++;
     char when[32];
-    format_duration(when, sizeof when, delay);
+    config_format_duration(when, sizeof when, delay);
     log_info("next start in %s", when);
     loop_timer_arm(sup->backoff_timer, delay);
-    set_state(sup, APP_BACKOFF);
+    set_state(sup, STATUS_APP_BACKOFF);
 }
 
 /* --- the app's end --- */
@@ -448,7 +466,7 @@ static bool died_of_oom(struct supervisor *sup, int status, enum memory_tier tie
     if (memory_oom_since_start(sup->memory))
         return true;
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !sup->app_killed_after_grace &&
-           tier_before_exit == TIER_CRITICAL;
+           tier_before_exit == MEMORY_TIER_CRITICAL;
 }
 
 static void record_exit(struct supervisor *sup, int status, const char *reason)
@@ -457,13 +475,13 @@ static void record_exit(struct supervisor *sup, int status, const char *reason)
     sup->last_exit.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     sup->last_exit.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     snprintf(sup->last_exit.reason, sizeof sup->last_exit.reason, "%s", reason);
-    sup->last_exit.at_ms = log_realtime_ms();
+    sup->last_exit.at_ms = util_realtime_ms();
 }
 
 static void end_after_stop_signal(struct supervisor *sup, int status, const char *what)
 {
     char grace[32];
-    format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
     if (sup->app_killed_after_grace)
         finish(sup, 137,
                "stopped by SIG%s: app did not exit within the %s grace period and was killed",
@@ -476,7 +494,7 @@ static void end_after_stop_signal(struct supervisor *sup, int status, const char
 static void end_after_resil_stop(struct supervisor *sup, int code)
 {
     char grace[32];
-    format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
     if (sup->app_killed_after_grace)
         finish(sup, code, "%s; the app then outlived the %s grace period and was killed",
                sup->stop_desc, grace);
@@ -507,12 +525,11 @@ static void end_by_itself(struct supervisor *sup, int status, const char *what,
 
 static void on_app_exit(struct supervisor *sup, int status)
 {
-    int exec_err = child_exec_error(&sup->app);
-    sup->app.pid = 0;
+    int exec_err = child_reaped(&sup->app);
     loop_timer_disarm(sup->grace_timer);
     if (sup->health)
         health_app_stopped(sup->health);
-    enum memory_tier tier_before_exit = TIER_UNKNOWN;
+    enum memory_tier tier_before_exit = MEMORY_TIER_UNKNOWN;
     if (sup->memory) {
         tier_before_exit = memory_current(sup->memory)->tier;
         memory_refresh(sup->memory);
@@ -610,7 +627,7 @@ static void handle_stop_signal(struct supervisor *sup, int sig, int target)
         return;
     }
     char grace[32];
-    format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
     log_info("received SIG%s: forwarding SIG%s to the app, %s grace before SIGKILL", sig_name(sig),
              sig_name(target), grace);
     begin_stop(sup, STOP_SIGNAL, target, sup->cfg->single_child);
@@ -624,7 +641,7 @@ static void handle_signal(struct supervisor *sup, int sig)
     }
     if (!signals_forwardable(sig))
         return;
-    int target = signals_rewrite(sup->cfg, sig);
+    int target = signals_rewrite(sup->cfg->rewrite, sig);
     if (target == 0) {
         log_debug("dropped SIG%s (-r %d:0)", sig_name(sig), sig);
         return;
@@ -661,17 +678,17 @@ static void decide_unhealthy(struct supervisor *sup, const struct health_check_r
     snprintf(desc, sizeof desc, "unhealthy: %u consecutive failed checks of %s (last: %s)",
              st->consecutive_failures, sup->cfg->health_url,
              last && last->error[0] ? last->error : "failed");
-    bool may_restart =
-        sup->cfg->on_unhealthy == ON_UNHEALTHY_RESTART && restart_allowed_by_policy(sup->cfg, true);
+    bool may_restart = sup->cfg->on_unhealthy == CONFIG_ON_UNHEALTHY_RESTART &&
+                       restart_allowed_by_policy(sup->cfg, true);
     if (may_restart && budget_left(sup)) {
         snprintf(sup->stop_desc, sizeof sup->stop_desc, "%s", desc);
         begin_stop(sup, STOP_RESTART_UNHEALTHY, SIGTERM, false);
         return;
     }
-    const char *why = !may_restart
-                          ? (sup->cfg->on_unhealthy == ON_UNHEALTHY_EXIT ? "--on-unhealthy exit"
-                                                                         : "restart policy is no")
-                          : "restart budget spent";
+    const char *why =
+        !may_restart ? (sup->cfg->on_unhealthy == CONFIG_ON_UNHEALTHY_EXIT ? "--on-unhealthy exit"
+                                                                           : "restart policy is no")
+                     : "restart budget spent";
     snprintf(sup->stop_desc, sizeof sup->stop_desc, "%s; not restarting (%s)", desc, why);
     begin_stop(sup, STOP_EXIT_UNHEALTHY, SIGTERM, false);
 }
@@ -685,9 +702,9 @@ static void on_health_change(void *ctx, enum health_status old_status,
         publish(sup);
         return;
     }
-    if (new_status == HEALTH_HEALTHY)
-        set_state(sup, APP_RUNNING);
-    else if (new_status == HEALTH_UNHEALTHY)
+    if (new_status == HEALTH_STATUS_HEALTHY)
+        set_state(sup, STATUS_APP_RUNNING);
+    else if (new_status == HEALTH_STATUS_UNHEALTHY)
         decide_unhealthy(sup, last);
     else
         publish(sup);
@@ -713,7 +730,7 @@ static void on_tier_change(void *ctx, enum memory_tier old_tier, enum memory_tie
 {
     struct supervisor *sup = ctx;
     log_info("memory tier %s -> %s", memory_tier_name(old_tier), memory_tier_name(new_tier));
-    if (new_tier > old_tier && old_tier != TIER_UNKNOWN && sup->cfg->pressure_signal &&
+    if (new_tier > old_tier && old_tier != MEMORY_TIER_UNKNOWN && sup->cfg->pressure_signal &&
         sup->app.pid > 0 && sup->stop_cause == STOP_NONE) {
         log_info("sending SIG%s to the app (memory tier rose)",
                  sig_name(sup->cfg->pressure_signal));
@@ -728,7 +745,7 @@ static void on_memory_restart(void *ctx, const struct memory_sample *s)
     if (sup->app.pid <= 0 || sup->finishing || sup->stop_cause != STOP_NONE)
         return;
     char threshold[32];
-    format_duration(threshold, sizeof threshold, sup->cfg->memory_restart_for_ms);
+    config_format_duration(threshold, sizeof threshold, sup->cfg->memory_restart_for_ms);
     snprintf(sup->stop_desc, sizeof sup->stop_desc,
              "memory: working set %llu MiB stayed at or above --memory-restart for %s",
              (unsigned long long)(s->working_set_bytes >> 20), threshold);
@@ -738,7 +755,8 @@ static void on_memory_restart(void *ctx, const struct memory_sample *s)
     }
     size_t len = strlen(sup->stop_desc);
     snprintf(sup->stop_desc + len, sizeof sup->stop_desc - len, "; not restarting (%s)",
-             sup->cfg->restart == RESTART_NO ? "restart policy is no" : "restart budget spent");
+             sup->cfg->restart == CONFIG_RESTART_NO ? "restart policy is no"
+                                                    : "restart budget spent");
     begin_stop(sup, STOP_EXIT_MEMORY, SIGTERM, false);
 }
 
@@ -752,6 +770,56 @@ static void on_oom_kill(void *ctx, uint64_t total)
 
 /* --- setup and teardown --- */
 
+/* Each module gets its own options, taken from the configuration here. */
+static void setup_memory(struct supervisor *sup)
+{
+    const struct resil_config *cfg = sup->cfg;
+    struct memory_callbacks mcb = {.ctx = sup,
+                                   .tier_changed = on_tier_change,
+                                   .restart_needed = on_memory_restart,
+                                   .oom_kill = on_oom_kill};
+    sup->memory_opts = (struct memory_options){
+        .cgroup_root = cfg->cgroup_root,
+        .warn = cfg->memory_warn,
+        .critical = cfg->memory_critical,
+        .restart = cfg->memory_restart,
+        .restart_for_ms = cfg->memory_restart_for_ms,
+        .interval_ms = cfg->memory_interval_ms,
+        .sample_for_tier_changes = cfg->pressure_signal != 0,
+    };
+    sup->memory = memory_new(sup->loop, &sup->memory_opts, &mcb);
+    sup->appenv = (struct appenv_options){
+        .emergency_env = cfg->emergency_env,
+        .emergency_env_count = cfg->emergency_env_count,
+        .emergency_env_explicit = cfg->emergency_env_explicit,
+        .runtime_hints = cfg->runtime_hints,
+    };
+}
+
+static int setup_health(struct supervisor *sup)
+{
+    const struct resil_config *cfg = sup->cfg;
+    if (!cfg->health_url)
+        return 0;
+    struct health_options opts = {
+        .url = cfg->health_url,
+        .unix_socket = cfg->health_unix_socket,
+        .json_field = cfg->health_json_field,
+        .interval_ms = cfg->health_interval_ms,
+        .timeout_ms = cfg->health_timeout_ms,
+        .start_period_ms = cfg->health_start_period_ms,
+        .retries = cfg->health_retries,
+    };
+    char err[256] = "";
+    sup->health = health_new(sup->loop, &opts, on_health_change, sup, err, sizeof err);
+    if (!sup->health) {
+        log_error("resil-init failed: health check: %s", err);
+        return -1;
+    }
+    health_set_check_cb(sup->health, on_health_checked);
+    return 0;
+}
+
 static int setup(struct supervisor *sup, const struct resil_config *cfg, char **envp)
 {
     sup->cfg = cfg;
@@ -762,7 +830,12 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
         log_warn("cannot become child subreaper: %s", strerror(errno));
     if (cfg->pdeath_signal && prctl(PR_SET_PDEATHSIG, cfg->pdeath_signal) < 0)
         log_warn("cannot set parent-death signal: %s", strerror(errno));
-    restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms);
+    if (supervisor_restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms) <
+        0) {
+        log_error("resil-init failed: no memory for a restart budget of %u (--max-restarts)",
+                  cfg->max_restarts);
+        return -1;
+    }
     sup->loop = loop_new();
     sup->signals = signals_setup();
     if (!sup->loop || !sup->signals) {
@@ -779,21 +852,8 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
     sup->state_dir = status_dir_resolve(cfg->state_dir, true);
     if (!sup->state_dir)
         log_warn("no usable state directory: status.json is not written");
-    struct memory_callbacks mcb = {.ctx = sup,
-                                   .tier_changed = on_tier_change,
-                                   .restart_needed = on_memory_restart,
-                                   .oom_kill = on_oom_kill};
-    sup->memory = memory_new(sup->loop, cfg, &mcb);
-    if (cfg->health_url) {
-        char err[256] = "";
-        sup->health = health_new(sup->loop, cfg, on_health_change, sup, err, sizeof err);
-        if (!sup->health) {
-            log_error("resil-init failed: health check: %s", err);
-            return -1;
-        }
-        health_set_check_cb(sup->health, on_health_checked);
-    }
-    return 0;
+    setup_memory(sup);
+    return setup_health(sup);
 }
 
 static void teardown(struct supervisor *sup)
@@ -803,12 +863,11 @@ static void teardown(struct supervisor *sup)
     loop_timer_free(sup->grace_timer);
     loop_timer_free(sup->backoff_timer);
     loop_timer_free(sup->final_timer);
-    if (sup->app.exec_error_fd > 0)
-        close(sup->app.exec_error_fd);
+    child_release(&sup->app);
     signals_free(sup->signals);
     loop_free(sup->loop);
-    restart_budget_free(&sup->budget);
-    pid_list_free(&sup->signalled);
+    supervisor_restart_budget_free(&sup->budget);
+    child_pid_list_free(&sup->signalled);
     free(sup->state_dir);
 }
 
@@ -816,7 +875,7 @@ int supervisor_run(const struct resil_config *cfg, char **envp)
 {
     struct supervisor sup;
     memset(&sup, 0, sizeof sup);
-    sup.app.exec_error_fd = -1;
+    sup.app = CHILD_PROCESS_NONE;
     int code;
     if (setup(&sup, cfg, envp) < 0) {
         code = remap_exit_code(cfg, 70);

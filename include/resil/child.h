@@ -1,4 +1,5 @@
-/* Children: starting the app, reaping every child, and ending what is left. */
+/* Children: starting the app, reaping every child, signalling the app's group
+ * and ending what is left. */
 #ifndef RESIL_CHILD_H
 #define RESIL_CHILD_H
 
@@ -16,17 +17,26 @@ struct child_spawn {
     struct loop *loop; /* its descriptors are closed in the child */
 };
 
+/* The app as child.c tracks it; the caller only reads pid (0: none runs). */
 struct child_process {
     pid_t pid;
     int exec_error_fd; /* read end of the CLOEXEC pipe; -1 once drained */
 };
+#define CHILD_PROCESS_NONE ((struct child_process){.pid = 0, .exec_error_fd = -1})
 
 /* Forks the app into its own process group (foreground on the terminal when
- * resil-init holds it). 0, or -1 with errno when fork itself failed. */
+ * resil-init holds it). 0, or -1 with errno when the pipe or the fork failed
+ * (*out is then CHILD_PROCESS_NONE). */
 int child_spawn(const struct child_spawn *req, struct child_process *out);
 
-/* After the app was reaped: the errno of a failed exec, or 0 when exec worked. */
-int child_exec_error(struct child_process *c);
+/* The app was reaped: returns the errno of a failed exec, or 0 when exec
+ * worked, and forgets the process (*c becomes CHILD_PROCESS_NONE). */
+int child_reaped(struct child_process *c);
+/* Lets go of what *c still holds (at teardown, the app not reaped). */
+void child_release(struct child_process *c);
+
+/* Sends sig to every process of the group pgid (> 0). 0, or -1 with errno. */
+int child_signal_group(pid_t pgid, int sig);
 
 /* Reaps every child that has exited, calling on_exit for each.
  * Returns true when resil-init has no children left at all. */
@@ -39,15 +49,15 @@ bool child_group_alive(pid_t pgid);
  * subreaper the children reparented to resil-init and the members of the app's
  * process group (app_pgid, 0 for none). With already non-NULL, a process that
  * is in the list is skipped and one signalled is added, so each gets sig once. */
-struct pid_list {
+struct child_pid_list {
     pid_t *pids;
     size_t count, cap;
     bool group_signalled; /* the app's group got the signal as a whole */
 };
-void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct pid_list *already);
-void pid_list_free(struct pid_list *l);
+void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already);
+void child_pid_list_free(struct child_pid_list *l);
 
-/* Exit code by the table of SPEC §4: N, or 128+S. */
+/* Exit code by the README's "Exit codes" table: N, or 128+S. */
 int child_status_code(int status);
 
 #endif

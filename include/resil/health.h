@@ -7,19 +7,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "resil/config.h"
 #include "resil/loop.h"
 
 #define HEALTH_BODY_MAX (64 * 1024)
 
-enum health_status { HEALTH_UNKNOWN, HEALTH_STARTING, HEALTH_HEALTHY, HEALTH_UNHEALTHY };
+enum health_status {
+    HEALTH_STATUS_UNKNOWN,
+    HEALTH_STATUS_STARTING,
+    HEALTH_STATUS_HEALTHY,
+    HEALTH_STATUS_UNHEALTHY
+};
 
-enum health_verdict { VERDICT_PASS, VERDICT_WARN, VERDICT_FAIL };
-
-/* Judges one response. verdict_out gets the verdict string found in the body
- * (empty when none). A truncated body is judged by its status code alone. */
-enum health_verdict health_judge(long http_status, const char *body, size_t len, bool truncated,
-                                 const char *field, char *verdict_out, size_t outlen);
+enum health_verdict { HEALTH_VERDICT_PASS, HEALTH_VERDICT_WARN, HEALTH_VERDICT_FAIL };
 
 struct health_check_result {
     bool passed;
@@ -38,7 +37,9 @@ struct health_state {
     char last_error[160];
 };
 
-/* Called when the status changes (starting -> healthy, healthy -> unhealthy, ...). */
+/* Called when the status changes (starting -> healthy, healthy -> unhealthy, ...).
+ * It may call health_app_stopped or health_app_started on the checker (nothing
+ * touches it after the call), but not health_free. */
 typedef void (*health_change_cb)(void *ctx, enum health_status old_status,
                                  enum health_status new_status,
                                  const struct health_check_result *last);
@@ -49,8 +50,22 @@ struct health;
  * TLS); 0, or -1 with one line in err naming it. */
 int health_validate_url(const char *url, char *err, size_t errlen);
 
-/* NULL with err filled when the URL or options are unusable. */
-struct health *health_new(struct loop *loop, const struct resil_config *cfg, health_change_cb cb,
+/* The health loop's options, filled by the supervisor from the configuration
+ * (which enforces their limits: interval, timeout and retries are positive). */
+struct health_options {
+    const char *url;         /* --health-url, accepted by health_validate_url */
+    const char *unix_socket; /* --health-unix-socket; NULL: connect by the URL */
+    const char *json_field;  /* --health-json-field; NULL: "status", then "overall_status" */
+    uint64_t interval_ms;
+    uint64_t timeout_ms;
+    uint64_t start_period_ms;
+    unsigned retries;
+};
+
+/* The options are copied. The URL is not checked again here: that is done
+ * once, before anything starts. NULL with err filled when libcurl cannot be
+ * set up or memory runs out. */
+struct health *health_new(struct loop *loop, const struct health_options *opts, health_change_cb cb,
                           void *ctx, char *err, size_t errlen);
 /* The app has (re)started: status -> starting, first check one interval from now. */
 void health_app_started(struct health *h);

@@ -16,9 +16,7 @@ struct log_field {
 };
 
 void log_setup(enum log_level level, enum log_format format);
-enum log_format log_current_format(void);
 bool log_enabled(enum log_level level);
-const char *log_level_name(enum log_level level);
 
 /* force: written whatever the level (the exit reason line is). */
 void log_emit(enum log_level level, bool force, const struct log_field *fields, size_t nfields,
@@ -29,12 +27,7 @@ void log_emit(enum log_level level, bool force, const struct log_field *fields, 
 #define log_info(...) log_emit(LOG_LEVEL_INFO, false, NULL, 0, __VA_ARGS__)
 #define log_debug(...) log_emit(LOG_LEVEL_DEBUG, false, NULL, 0, __VA_ARGS__)
 
-/* Appends s to out as a JSON string body (no quotes), escaping as needed;
- * returns the bytes written, never more than outlen - 1, always NUL-terminated. */
-size_t log_json_escape(char *out, size_t outlen, const char *s);
-
 /* RFC 3339 UTC time with milliseconds of a CLOCK_REALTIME value in ms. */
 void log_format_time(char *out, size_t outlen, long long realtime_ms);
-long long log_realtime_ms(void);
 
 #endif

@@ -1,5 +1,6 @@
-/* Memory: the container's cgroup limit, working set, pressure and OOM kills,
- * the tier they make, and the emergency-mode decision. */
+/* Memory: the monitor of the container's memory — a sample of the cgroup's
+ * limit, working set, pressure and OOM kills, the tier it makes, and the watch
+ * that keeps it fresh while the app runs. */
 #ifndef RESIL_MEMORY_H
 #define RESIL_MEMORY_H
 
@@ -10,7 +11,12 @@
 #include "resil/config.h"
 #include "resil/loop.h"
 
-enum memory_tier { TIER_UNKNOWN, TIER_NORMAL, TIER_WARNING, TIER_CRITICAL };
+enum memory_tier {
+    MEMORY_TIER_UNKNOWN,
+    MEMORY_TIER_NORMAL,
+    MEMORY_TIER_WARNING,
+    MEMORY_TIER_CRITICAL
+};
 
 struct memory_sample {
     bool available;       /* false: no usable cgroup files */
@@ -23,32 +29,19 @@ struct memory_sample {
     enum memory_tier tier;
 };
 
-/* --- parsers of cgroup file text (pure, unit-tested) --- */
-/* "max" or a number; *unlimited set for "max" and the v1 near-2^63 value. */
-int memory_parse_limit(const char *text, uint64_t *bytes, bool *unlimited);
-int memory_parse_u64(const char *text, uint64_t *out);
-/* a "key value" line file (memory.stat, memory.events, memory.oom_control) */
-int memory_parse_keyed(const char *text, const char *key, uint64_t *out);
-/* memory.pressure: the "some avg10=" value */
-int memory_parse_psi_some_avg10(const char *text, double *out);
-/* /proc/self/cgroup: the v2 path ("0::/x") and the v1 memory path ("N:memory:/y"); each
- * out may be NULL; a missing one is set to "" */
-int memory_parse_proc_cgroup(const char *text, char *v2_path, size_t v2len, char *v1_path,
-                             size_t v1len);
-
-/* Where the memory files of our cgroup are, found from /proc/self/cgroup and
- * /proc/self/mountinfo text (memory_new does this when --cgroup-root is not given). */
-#define MEMORY_PATH_MAX 4096
-struct memory_location {
-    int version;                   /* 1 or 2; 0: decide by the files present in dir */
-    char dir[MEMORY_PATH_MAX];     /* our cgroup's memory files; "" when none found */
-    char top[MEMORY_PATH_MAX];     /* mount point the limit walk stops at; "": no walk */
-    char psi_dir[MEMORY_PATH_MAX]; /* where memory.pressure is looked for; "": nowhere */
+/* The monitor's options, filled by the supervisor from the configuration. */
+struct memory_options {
+    const char *cgroup_root;          /* --cgroup-root; NULL: find our cgroup */
+    struct config_size_spec warn;     /* --memory-warn */
+    struct config_size_spec critical; /* --memory-critical */
+    struct config_size_spec restart;  /* --memory-restart; !set: off */
+    uint64_t restart_for_ms;          /* --memory-restart-for */
+    uint64_t interval_ms;             /* --memory-interval */
+    /* Someone acts on every tier change (--pressure-signal): sample the
+     * working set live rather than only on pressure events. */
+    bool sample_for_tier_changes;
 };
-/* Returns 0, or -1 when no memory controller is found (loc->dir is then ""). */
-int memory_locate(const char *proc_cgroup, const char *mountinfo, struct memory_location *loc);
 
-enum memory_tier memory_tier_for(const struct memory_sample *s, const struct resil_config *cfg);
 const char *memory_tier_name(enum memory_tier t);
 
 /* --- the monitor --- */
@@ -67,13 +60,10 @@ struct memory_callbacks {
     void (*oom_kill)(void *ctx, uint64_t total);
 };
 
-/* Never fails: odd or missing files make the sample unavailable, with one warning. */
-struct memory_monitor *memory_new(struct loop *loop, const struct resil_config *cfg,
+/* Never fails: odd or missing files make the sample unavailable, with one warning.
+ * opts is read, not copied: it must outlive the monitor. */
+struct memory_monitor *memory_new(struct loop *loop, const struct memory_options *opts,
                                   const struct memory_callbacks *cb);
-/* memory_new with the location already known (tests: fake trees with a parent walk). */
-struct memory_monitor *memory_new_at(struct loop *loop, const struct resil_config *cfg,
-                                     const struct memory_callbacks *cb,
-                                     const struct memory_location *loc);
 /* Reads the files now and returns the fresh sample. */
 const struct memory_sample *memory_refresh(struct memory_monitor *m);
 const struct memory_sample *memory_current(const struct memory_monitor *m);
@@ -87,12 +77,5 @@ bool memory_oom_since_start(struct memory_monitor *m);
  * memory.c). off: out of the loop, timers disarmed. Neither reads the files. */
 void memory_watch(struct memory_monitor *m, bool on);
 void memory_free(struct memory_monitor *m);
-
-/* Environment for a start of the app: base env (envp) + RESIL_* variables + the emergency
- * set (when emergency) + runtime hints. Returns a NULL-terminated malloc'd vector of
- * malloc'd strings (free with memory_env_free); NULL only when out of memory. */
-char **memory_build_env(char **envp, const struct resil_config *cfg, const struct memory_sample *s,
-                        bool emergency, unsigned restart_count, const char *restart_reason);
-void memory_env_free(char **env);
 
 #endif

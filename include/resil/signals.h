@@ -20,8 +20,9 @@ int signals_next(struct signals *s);
 void signals_restore_in_child(const struct signals *s);
 void signals_free(struct signals *s);
 
-/* What a received signal becomes after -r rewrites: 0 when dropped. */
-int signals_rewrite(const struct resil_config *cfg, int sig);
+/* What a received signal becomes by the -r table (rewrite[sig]: -1 unchanged,
+ * 0 dropped, else the new signal): 0 when dropped. */
+int signals_rewrite(const int rewrite[RESIL_MAX_SIGNAL], int sig);
 /* Whether a received signal is passed on to the app at all (SIGCHLD and the
  * SIGPIPE of resil-init's own sockets are not). */
 bool signals_forwardable(int sig);

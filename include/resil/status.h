@@ -9,7 +9,14 @@
 #include "resil/health.h"
 #include "resil/memory.h"
 
-enum app_state { APP_STARTING, APP_RUNNING, APP_UNHEALTHY, APP_STOPPING, APP_BACKOFF, APP_EXITED };
+enum status_app_state {
+    STATUS_APP_STARTING,
+    STATUS_APP_RUNNING,
+    STATUS_APP_UNHEALTHY,
+    STATUS_APP_STOPPING,
+    STATUS_APP_BACKOFF,
+    STATUS_APP_EXITED
+};
 
 struct status_exit {
     bool present;
@@ -22,7 +29,7 @@ struct status_exit {
 struct status_snapshot {
     int resil_pid;
     int app_pid; /* 0 when no app runs */
-    enum app_state state;
+    enum status_app_state state;
     long long started_at_ms;
     unsigned restarts;
     bool emergency;
@@ -31,11 +38,6 @@ struct status_snapshot {
     const struct health_state *health;  /* NULL when no health loop */
     const struct memory_sample *memory; /* NULL when unknown */
 };
-
-const char *app_state_name(enum app_state s);
-
-/* The JSON text of a snapshot (caller frees). */
-char *status_to_json(const struct status_snapshot *s);
 
 /* Resolves --state-dir (NULL: /run/resil-init when usable, else $TMPDIR/resil-init) and
  * creates it. Returns a malloc'd path or NULL. */
@@ -46,6 +48,6 @@ int status_write(const char *dir, const struct status_snapshot *s);
 
 /* The `status` and `probe` subcommands; they return the process exit code. */
 int status_command(int argc, char **argv);
-int probe_command(int argc, char **argv);
+int status_probe_command(int argc, char **argv);
 
 #endif

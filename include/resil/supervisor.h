@@ -3,28 +3,9 @@
 #ifndef RESIL_SUPERVISOR_H
 #define RESIL_SUPERVISOR_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "resil/config.h"
 
 /* Runs the app under cfg until the end; returns resil-init's exit code. */
 int supervisor_run(const struct resil_config *cfg, char **envp);
-
-/* Restart accounting, pure so the tests can drive it with their own clock. */
-struct restart_budget {
-    uint64_t *times_ms; /* restarts inside the window, oldest first */
-    unsigned count;
-    unsigned max;
-    uint64_t window_ms;
-};
-void restart_budget_init(struct restart_budget *b, unsigned max, uint64_t window_ms);
-/* Whether one more restart at now_ms stays inside the budget. */
-bool restart_budget_allows(struct restart_budget *b, uint64_t now_ms);
-void restart_budget_record(struct restart_budget *b, uint64_t now_ms);
-void restart_budget_free(struct restart_budget *b);
-
-/* Delay before the next restart: MIN doubling up to MAX, step counting from 0. */
-uint64_t backoff_delay_ms(uint64_t min_ms, uint64_t max_ms, unsigned step);
 
 #endif

@@ -8,6 +8,7 @@ the host directly.
 """
 
 import json
+import os
 
 from helpers import BIN, prog, run_cmd, wait_file
 
@@ -82,3 +83,25 @@ def test_status_without_a_state_file_is_1_with_one_line(tmp_path):
 def test_probe_without_a_state_file_is_1(tmp_path):
     r = run_cmd(["probe", "--state-dir", tmp_path / "empty"])
     assert r.returncode == 1, r
+
+
+def test_status_and_probe_refuse_a_fifo_at_once(tmp_path):
+    """A FIFO where status.json should be (no writer ever comes) must not hang
+    a probe: one line, exit 1, well inside the timeout."""
+    state = tmp_path / "state"
+    state.mkdir()
+    os.mkfifo(state / "status.json")
+    for cmd in ("status", "probe"):
+        r = run_cmd([cmd, "--state-dir", state], timeout=10)
+        assert r.returncode == 1, r
+        assert "not a regular file" in r.stderr, r.stderr
+        assert len([l for l in r.stderr.splitlines() if l.strip()]) == 1, r.stderr
+
+
+def test_status_of_a_file_starting_with_a_nul_byte(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "status.json").write_bytes(b"\0{}")
+    r = run_cmd(["status", "--state-dir", state])
+    assert r.returncode == 0, r
+    assert r.stdout == "\n", r

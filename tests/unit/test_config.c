@@ -84,9 +84,9 @@ static void test_option_table(void **state)
     static const char shorts[] = "scepvrh";
 
     (void)state;
-    assert_true(resil_option_count >= 30);
-    for (size_t i = 0; i < resil_option_count; i++) {
-        const struct option_def *o = &resil_options[i];
+    assert_true(config_option_count >= 30);
+    for (size_t i = 0; i < config_option_count; i++) {
+        const struct config_option *o = &config_options[i];
         char group[64];
 
         assert_non_null(o->name);
@@ -96,27 +96,27 @@ static void test_option_table(void **state)
         assert_non_null(strstr(groups, group));
         assert_int_not_equal(o->short_name, 'g');
         for (size_t j = 0; j < i; j++) {
-            assert_string_not_equal(o->name, resil_options[j].name);
+            assert_string_not_equal(o->name, config_options[j].name);
             if (o->short_name)
-                assert_int_not_equal(o->short_name, resil_options[j].short_name);
+                assert_int_not_equal(o->short_name, config_options[j].short_name);
         }
     }
     for (const char *c = shorts; *c; c++) {
         bool found = false;
 
-        for (size_t i = 0; i < resil_option_count; i++)
-            if (resil_options[i].short_name == *c)
+        for (size_t i = 0; i < config_option_count; i++)
+            if (config_options[i].short_name == *c)
                 found = true;
         if (!found)
             fail_msg("no option has the short name -%c", *c);
     }
 }
 
-static const struct option_def *find_option(const char *name)
+static const struct config_option *find_option(const char *name)
 {
-    for (size_t i = 0; i < resil_option_count; i++)
-        if (strcmp(resil_options[i].name, name) == 0)
-            return &resil_options[i];
+    for (size_t i = 0; i < config_option_count; i++)
+        if (strcmp(config_options[i].name, name) == 0)
+            return &config_options[i];
     return NULL;
 }
 
@@ -158,6 +158,7 @@ static void test_option_table_entries(void **state)
                                         "check-config",
                                         "help",
                                         "version"};
+    char buf[64];
 
     (void)state;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -167,9 +168,10 @@ static void test_option_table_entries(void **state)
     assert_true(find_option("rewrite")->repeatable);
     assert_true(find_option("emergency-env")->repeatable);
     assert_false(find_option("grace")->repeatable);
-    assert_string_equal(find_option("grace")->default_text, "8s");
-    assert_string_equal(find_option("backoff")->default_text, "1s:30s");
-    assert_string_equal(find_option("emergency-env")->default_text, "EMERGENCY_MODE=true");
+    assert_string_equal(config_default_text(find_option("grace"), buf, sizeof buf), "8s");
+    assert_string_equal(config_default_text(find_option("backoff"), buf, sizeof buf), "1s:30s");
+    assert_string_equal(config_default_text(find_option("emergency-env"), buf, sizeof buf),
+                        "EMERGENCY_MODE=true");
     assert_int_equal(find_option("verbose")->short_name, 'v');
     assert_null(find_option("verbose")->arg);
     assert_string_equal(find_option("health-url")->arg, "URL");
@@ -219,17 +221,17 @@ static void test_parse_duration(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         ms = 12345;
-        if (parse_duration_ms(good[i].in, &ms) != 0)
+        if (config_parse_duration_ms(good[i].in, &ms) != 0)
             fail_msg("\"%s\" rejected", good[i].in);
         assert_int_equal(ms, good[i].ms);
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ms = 12345;
-        if (parse_duration_ms(bad[i], &ms) != -1)
+        if (config_parse_duration_ms(bad[i], &ms) != -1)
             fail_msg("\"%s\" accepted", bad[i]);
         assert_int_equal(ms, 12345);
     }
-    assert_int_equal(parse_duration_ms(NULL, &ms), -1);
+    assert_int_equal(config_parse_duration_ms(NULL, &ms), -1);
 }
 
 static void test_parse_size(void **state)
@@ -251,47 +253,47 @@ static void test_parse_size(void **state)
                 {"1.5K", 1536}};
     static const char *const bad[] = {"",     "M",   "12X", "-5",   "1.5",       "5 M",
                                       "1MBi", "1Bi", "%",   "85 %", "99999999T", "1P"};
-    struct size_spec s;
+    struct config_size_spec s;
 
     (void)state;
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        if (parse_size(good[i].in, true, &s) != 0)
+        if (config_parse_size(good[i].in, true, &s) != 0)
             fail_msg("\"%s\" rejected", good[i].in);
         assert_true(s.set);
         assert_false(s.is_percent);
         assert_int_equal(s.bytes, good[i].bytes);
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (parse_size(bad[i], true, &s) != -1)
+        if (config_parse_size(bad[i], true, &s) != -1)
             fail_msg("\"%s\" accepted", bad[i]);
 
-    assert_int_equal(parse_size("85%", true, &s), 0);
+    assert_int_equal(config_parse_size("85%", true, &s), 0);
     assert_true(s.set && s.is_percent);
     assert_true(s.percent == 85.0);
-    assert_int_equal(parse_size("12.5%", true, &s), 0);
+    assert_int_equal(config_parse_size("12.5%", true, &s), 0);
     assert_true(s.percent == 12.5);
-    assert_int_equal(parse_size("100%", true, &s), 0);
-    assert_int_equal(parse_size("85%", false, &s), -1);
-    assert_int_equal(parse_size("0%", true, &s), -1);
-    assert_int_equal(parse_size("100.1%", true, &s), -1);
-    assert_int_equal(parse_size("101%", true, &s), -1);
-    assert_int_equal(parse_size(NULL, true, &s), -1);
+    assert_int_equal(config_parse_size("100%", true, &s), 0);
+    assert_int_equal(config_parse_size("85%", false, &s), -1);
+    assert_int_equal(config_parse_size("0%", true, &s), -1);
+    assert_int_equal(config_parse_size("100.1%", true, &s), -1);
+    assert_int_equal(config_parse_size("101%", true, &s), -1);
+    assert_int_equal(config_parse_size(NULL, true, &s), -1);
 }
 
 static void test_size_spec_bytes(void **state)
 {
-    struct size_spec s = {0};
+    struct config_size_spec s = {0};
 
     (void)state;
-    assert_int_equal(size_spec_bytes(&s, 1000), 0);
-    assert_int_equal(parse_size("50%", true, &s), 0);
-    assert_int_equal(size_spec_bytes(&s, 1000), 500);
-    assert_int_equal(size_spec_bytes(&s, 0), 0);
-    assert_int_equal(parse_size("100%", true, &s), 0);
-    assert_int_equal(size_spec_bytes(&s, UINT64_MAX), UINT64_MAX);
-    assert_int_equal(parse_size("1G", true, &s), 0);
-    assert_int_equal(size_spec_bytes(&s, 0), 1ULL << 30);
-    assert_int_equal(size_spec_bytes(&s, 1000), 1ULL << 30);
+    assert_int_equal(config_size_spec_bytes(&s, 1000), 0);
+    assert_int_equal(config_parse_size("50%", true, &s), 0);
+    assert_int_equal(config_size_spec_bytes(&s, 1000), 500);
+    assert_int_equal(config_size_spec_bytes(&s, 0), 0);
+    assert_int_equal(config_parse_size("100%", true, &s), 0);
+    assert_int_equal(config_size_spec_bytes(&s, UINT64_MAX), UINT64_MAX);
+    assert_int_equal(config_parse_size("1G", true, &s), 0);
+    assert_int_equal(config_size_spec_bytes(&s, 0), 1ULL << 30);
+    assert_int_equal(config_size_spec_bytes(&s, 1000), 1ULL << 30);
 }
 
 static void test_parse_signal(void **state)
@@ -323,45 +325,45 @@ static void test_parse_signal(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        if (parse_signal(good[i].in, &sig) != 0)
+        if (config_parse_signal(good[i].in, &sig) != 0)
             fail_msg("\"%s\" rejected", good[i].in);
         assert_int_equal(sig, good[i].sig);
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (parse_signal(bad[i], &sig) != -1)
+        if (config_parse_signal(bad[i], &sig) != -1)
             fail_msg("\"%s\" accepted", bad[i]);
-    assert_int_equal(parse_signal("RTMIN", &sig), 0);
+    assert_int_equal(config_parse_signal("RTMIN", &sig), 0);
     assert_int_equal(sig, SIGRTMIN);
-    assert_int_equal(parse_signal("SIGRTMIN+2", &sig), 0);
+    assert_int_equal(config_parse_signal("SIGRTMIN+2", &sig), 0);
     assert_int_equal(sig, SIGRTMIN + 2);
-    assert_int_equal(parse_signal("RTMAX", &sig), 0);
+    assert_int_equal(config_parse_signal("RTMAX", &sig), 0);
     assert_int_equal(sig, SIGRTMAX);
-    assert_int_equal(parse_signal("rtmax-1", &sig), 0);
+    assert_int_equal(config_parse_signal("rtmax-1", &sig), 0);
     assert_int_equal(sig, SIGRTMAX - 1);
 }
 
 static void test_signal_name(void **state)
 {
     (void)state;
-    assert_string_equal(signal_name(15), "TERM");
-    assert_string_equal(signal_name(SIGKILL), "KILL");
-    assert_string_equal(signal_name(SIGIO), "IO");
-    assert_string_equal(signal_name(SIGCHLD), "CHLD");
-    assert_string_equal(signal_name(SIGABRT), "ABRT");
-    assert_string_equal(signal_name(SIGRTMIN), "RTMIN");
-    assert_string_equal(signal_name(SIGRTMIN + 1), "RTMIN+1");
-    assert_string_equal(signal_name(SIGRTMAX), "RTMAX");
-    assert_null(signal_name(0));
-    assert_null(signal_name(65));
-    assert_null(signal_name(-1));
+    assert_string_equal(config_signal_name(15), "TERM");
+    assert_string_equal(config_signal_name(SIGKILL), "KILL");
+    assert_string_equal(config_signal_name(SIGIO), "IO");
+    assert_string_equal(config_signal_name(SIGCHLD), "CHLD");
+    assert_string_equal(config_signal_name(SIGABRT), "ABRT");
+    assert_string_equal(config_signal_name(SIGRTMIN), "RTMIN");
+    assert_string_equal(config_signal_name(SIGRTMIN + 1), "RTMIN+1");
+    assert_string_equal(config_signal_name(SIGRTMAX), "RTMAX");
+    assert_null(config_signal_name(0));
+    assert_null(config_signal_name(65));
+    assert_null(config_signal_name(-1));
     /* Every name given back parses back to the same number. */
     for (int sig = 1; sig < RESIL_MAX_SIGNAL; sig++) {
-        const char *name = signal_name(sig);
+        const char *name = config_signal_name(sig);
         int back = 0;
 
         if (!name)
             continue;
-        assert_int_equal(parse_signal(name, &back), 0);
+        assert_int_equal(config_parse_signal(name, &back), 0);
         assert_int_equal(back, sig);
     }
 }
@@ -371,16 +373,16 @@ static void test_parse_rewrite(void **state)
     int from = -1, to = -1;
 
     (void)state;
-    assert_int_equal(parse_rewrite("15:3", &from, &to), 0);
+    assert_int_equal(config_parse_rewrite("15:3", &from, &to), 0);
     assert_int_equal(from, 15);
     assert_int_equal(to, 3);
-    assert_int_equal(parse_rewrite("TERM:QUIT", &from, &to), 0);
+    assert_int_equal(config_parse_rewrite("TERM:QUIT", &from, &to), 0);
     assert_int_equal(from, SIGTERM);
     assert_int_equal(to, SIGQUIT);
-    assert_int_equal(parse_rewrite("HUP:0", &from, &to), 0);
+    assert_int_equal(config_parse_rewrite("HUP:0", &from, &to), 0);
     assert_int_equal(from, SIGHUP);
     assert_int_equal(to, 0);
-    assert_int_equal(parse_rewrite("SIGUSR1:sigusr2", &from, &to), 0);
+    assert_int_equal(config_parse_rewrite("SIGUSR1:sigusr2", &from, &to), 0);
     assert_int_equal(from, SIGUSR1);
     assert_int_equal(to, SIGUSR2);
 
@@ -388,11 +390,11 @@ static void test_parse_rewrite(void **state)
     static const char *const bad[] = {"TERM",          "TERM:", ":TERM", "TERM:FOO", "0:TERM",
                                       "TERM:QUIT:HUP", "",      "65:1",  "TERM:65",  "TERM :QUIT"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (parse_rewrite(bad[i], &from, &to) != -1)
+        if (config_parse_rewrite(bad[i], &from, &to) != -1)
             fail_msg("\"%s\" accepted", bad[i]);
     assert_int_equal(from, 99);
     assert_int_equal(to, 99);
-    assert_int_equal(parse_rewrite(NULL, &from, &to), -1);
+    assert_int_equal(config_parse_rewrite(NULL, &from, &to), -1);
 }
 
 static void test_parse_uint(void **state)
@@ -400,23 +402,23 @@ static void test_parse_uint(void **state)
     unsigned v = 7;
 
     (void)state;
-    assert_int_equal(parse_uint("0", 10, &v), 0);
+    assert_int_equal(config_parse_uint("0", 10, &v), 0);
     assert_int_equal(v, 0);
-    assert_int_equal(parse_uint("42", 100, &v), 0);
+    assert_int_equal(config_parse_uint("42", 100, &v), 0);
     assert_int_equal(v, 42);
-    assert_int_equal(parse_uint("255", 255, &v), 0);
-    assert_int_equal(parse_uint("4294967295", UINT32_MAX, &v), 0);
+    assert_int_equal(config_parse_uint("255", 255, &v), 0);
+    assert_int_equal(config_parse_uint("4294967295", UINT32_MAX, &v), 0);
     assert_int_equal(v, 4294967295U);
     v = 7;
-    assert_int_equal(parse_uint("256", 255, &v), -1);
-    assert_int_equal(parse_uint("4294967296", UINT32_MAX, &v), -1);
-    assert_int_equal(parse_uint("99999999999999999999999", UINT32_MAX, &v), -1);
-    assert_int_equal(parse_uint("-1", 10, &v), -1);
-    assert_int_equal(parse_uint("", 10, &v), -1);
-    assert_int_equal(parse_uint("1x", 10, &v), -1);
-    assert_int_equal(parse_uint(" 1", 10, &v), -1);
-    assert_int_equal(parse_uint("+1", 10, &v), -1);
-    assert_int_equal(parse_uint(NULL, 10, &v), -1);
+    assert_int_equal(config_parse_uint("256", 255, &v), -1);
+    assert_int_equal(config_parse_uint("4294967296", UINT32_MAX, &v), -1);
+    assert_int_equal(config_parse_uint("99999999999999999999999", UINT32_MAX, &v), -1);
+    assert_int_equal(config_parse_uint("-1", 10, &v), -1);
+    assert_int_equal(config_parse_uint("", 10, &v), -1);
+    assert_int_equal(config_parse_uint("1x", 10, &v), -1);
+    assert_int_equal(config_parse_uint(" 1", 10, &v), -1);
+    assert_int_equal(config_parse_uint("+1", 10, &v), -1);
+    assert_int_equal(config_parse_uint(NULL, 10, &v), -1);
     assert_int_equal(v, 7);
 }
 
@@ -429,18 +431,18 @@ static void test_parse_bool(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         b = false;
-        assert_int_equal(parse_bool(yes[i], &b), 0);
+        assert_int_equal(config_parse_bool(yes[i], &b), 0);
         assert_true(b);
     }
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
         b = true;
-        assert_int_equal(parse_bool(no[i], &b), 0);
+        assert_int_equal(config_parse_bool(no[i], &b), 0);
         assert_false(b);
     }
-    assert_int_equal(parse_bool("", &b), -1);
-    assert_int_equal(parse_bool("2", &b), -1);
-    assert_int_equal(parse_bool("yess", &b), -1);
-    assert_int_equal(parse_bool(NULL, &b), -1);
+    assert_int_equal(config_parse_bool("", &b), -1);
+    assert_int_equal(config_parse_bool("2", &b), -1);
+    assert_int_equal(config_parse_bool("yess", &b), -1);
+    assert_int_equal(config_parse_bool(NULL, &b), -1);
 }
 
 /* ---- config_load: defaults and command line ---- */
@@ -454,7 +456,7 @@ static void test_defaults(void **state)
     assert_true(cfg.subreaper);
     assert_false(cfg.single_child);
     assert_int_equal(cfg.grace_ms, 8000);
-    assert_int_equal(cfg.restart, RESTART_NO);
+    assert_int_equal(cfg.restart, CONFIG_RESTART_NO);
     assert_int_equal(cfg.max_restarts, 5);
     assert_int_equal(cfg.restart_window_ms, 600000);
     assert_int_equal(cfg.backoff_min_ms, 1000);
@@ -464,7 +466,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.health_timeout_ms, 5000);
     assert_int_equal(cfg.health_start_period_ms, 0);
     assert_int_equal(cfg.health_retries, 3);
-    assert_int_equal(cfg.on_unhealthy, ON_UNHEALTHY_RESTART);
+    assert_int_equal(cfg.on_unhealthy, CONFIG_ON_UNHEALTHY_RESTART);
     assert_true(cfg.memory_warn.set && cfg.memory_warn.is_percent);
     assert_true(cfg.memory_warn.percent == 75.0);
     assert_true(cfg.memory_critical.percent == 85.0);
@@ -501,7 +503,7 @@ static void test_cli_forms(void **state)
     (void)state;
     expect_ok(&cfg, argv, NULL);
     assert_int_equal(cfg.grace_ms, 250);
-    assert_int_equal(cfg.restart, RESTART_ON_FAILURE);
+    assert_int_equal(cfg.restart, CONFIG_RESTART_ON_FAILURE);
     assert_true(cfg.remap_exit[5] && cfg.remap_exit[143] && cfg.remap_exit[7]);
     assert_false(cfg.remap_exit[0]);
     assert_int_equal(cfg.rewrite[SIGTERM], SIGQUIT);
@@ -647,7 +649,8 @@ static void test_cli_errors(void **state)
     expect_error(ARGS("--health-url", "http://a b/"), NULL, "--health-url");
     expect_error(ARGS("--health-unix-socket", "/run/app.sock"), NULL, "--health-unix-socket");
     expect_error(ARGS("--state-dir", ""), NULL, "--state-dir");
-    expect_error(ARGS("--memory-warn", "90%"), NULL, "--memory-warn 90% is above");
+    expect_error(ARGS("--memory-warn", "90%", "--memory-critical", "85%"), NULL,
+                 "--memory-warn 90% is above");
     expect_error(ARGS("--memory-warn", "0%"), NULL, "--memory-warn");
     expect_error(ARGS("--memory-critical", "101%"), NULL, "--memory-critical");
     expect_error(ARGS("--memory-critical", "0"), NULL, "--memory-critical");
@@ -755,7 +758,7 @@ static void test_env_errors(void **state)
     expect_error(NOARGS, (char *[]){"RESIL_SINGLE_CHILD=maybe", NULL}, "RESIL_SINGLE_CHILD");
     expect_error(NOARGS, (char *[]){"RESIL_VERBOSE=lots", NULL}, "RESIL_VERBOSE");
     expect_error(NOARGS, (char *[]){"RESIL_EMERGENCY_ENV=nope", NULL}, "RESIL_EMERGENCY_ENV");
-    expect_error(NOARGS, (char *[]){"RESIL_MEMORY_WARN=90%", NULL},
+    expect_error(NOARGS, (char *[]){"RESIL_MEMORY_WARN=90%", "RESIL_MEMORY_CRITICAL=85%", NULL},
                  "RESIL_MEMORY_WARN: --memory-warn 90% is above --memory-critical 85%");
     expect_error(ARGS("--memory-critical", "80%"), (char *[]){"RESIL_MEMORY_WARN=81%", NULL},
                  "--memory-warn 81% is above --memory-critical 80%");
@@ -910,7 +913,8 @@ static void test_file_errors(void **state)
     expect_file_error("", "invalid JSON");
     expect_file_error("[1, 2]", "expected a JSON object, got an array");
     expect_file_error("\"grace\"", "expected a JSON object");
-    expect_file_error("{\"memory-warn\": \"95%\"}", "--memory-warn 95% is above");
+    expect_file_error("{\"memory-warn\": \"95%\", \"memory-critical\": \"85%\"}",
+                      "--memory-warn 95% is above");
     expect_file_error("{\"health-unix-socket\": \"/a.sock\"}",
                       "key \"health-unix-socket\": --health-unix-socket needs");
 }
@@ -1040,8 +1044,8 @@ static void test_to_json(void **state)
     assert_string_equal(cJSON_GetArrayItem(item, 1)->valuestring, "--flag");
 
     /* Every option but --help and --version has a key. */
-    for (size_t i = 0; i < resil_option_count; i++) {
-        const char *name = resil_options[i].name;
+    for (size_t i = 0; i < config_option_count; i++) {
+        const char *name = config_options[i].name;
         bool action = strcmp(name, "help") == 0 || strcmp(name, "version") == 0;
 
         assert_true(cJSON_HasObjectItem(root, name) == !action);
@@ -1095,6 +1099,381 @@ static void test_json_round_trip(void **state)
     drop_file(path);
 }
 
+/* ---- the table drives --help's defaults, the early scan and subcommands ---- */
+
+/* --help's [default] is what --check-config prints for an untouched config. */
+static void test_default_text_matches_defaults(void **state)
+{
+    struct resil_config cfg;
+    char *text;
+    cJSON *root;
+
+    (void)state;
+    expect_ok(&cfg, NOARGS, NULL);
+    text = config_to_json(&cfg);
+    root = cJSON_Parse(text);
+    assert_non_null(root);
+    for (size_t i = 0; i < config_option_count; i++) {
+        const struct config_option *o = &config_options[i];
+        const cJSON *v = cJSON_GetObjectItem(root, o->name);
+        char buf[64], num[32];
+        const char *def = config_default_text(o, buf, sizeof buf);
+
+        if (o->type == CONFIG_TYPE_ACTION || o->type == CONFIG_TYPE_COUNT) {
+            assert_null(def);
+            continue;
+        }
+        assert_non_null(def);
+        if (o->default_text)
+            continue; /* words for what only the run time knows */
+        if (cJSON_IsString(v)) {
+            assert_string_equal(def, v->valuestring);
+        } else if (cJSON_IsNumber(v)) {
+            snprintf(num, sizeof num, "%g", v->valuedouble);
+            assert_string_equal(def, num);
+        } else if (cJSON_IsBool(v)) {
+            assert_string_equal(def, cJSON_IsTrue(v) ? "on" : "off");
+        } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1) {
+            assert_string_equal(def, cJSON_GetArrayItem(v, 0)->valuestring);
+        } else {
+            assert_true(cJSON_IsNull(v) || cJSON_GetArraySize(v) == 0);
+            if (strcmp(def, "none") != 0 && strcmp(def, "off") != 0)
+                fail_msg("--%s: default \"%s\" but nothing is set", o->name, def);
+        }
+    }
+    cJSON_Delete(root);
+    free(text);
+    config_free(&cfg);
+}
+
+static const char *early(char **argv)
+{
+    const struct config_option *o = config_early_action(count(argv), argv);
+
+    return o ? o->name : NULL;
+}
+
+static void test_early_action(void **state)
+{
+    (void)state;
+    assert_string_equal(early(ARGS("--help")), "help");
+    assert_string_equal(early(ARGS("-h", "app")), "help");
+    assert_string_equal(early(ARGS("--grace", "5s", "--version", "--help")), "version");
+    assert_string_equal(early(ARGS("-ve", "3", "-vh")), "help");
+    assert_string_equal(early(ARGS("--bogus", "--help")), "help");
+    assert_string_equal(early(ARGS("--grace", "abc", "--help")), "help");
+    /* What follows the command, or is an option's value, is not resil-init's. */
+    assert_null(early(ARGS("app", "--help")));
+    assert_null(early(ARGS("--", "--help")));
+    assert_null(early(ARGS("--grace", "--help")));
+    assert_null(early(ARGS("-e", "--help")));
+    assert_null(early(ARGS("--help=1")));
+    assert_null(early(NOARGS));
+}
+
+static int load_state_dir(struct resil_config *cfg, char **argv, char **envp, char *err,
+                          size_t errlen)
+{
+    static const char *const only[] = {"state-dir", NULL};
+
+    return config_load_only(cfg, only, count(argv), argv, envp, err, errlen);
+}
+
+static void expect_only_error(char **argv, char **envp, const char *needle)
+{
+    struct resil_config cfg;
+    char err[256];
+
+    assert_int_equal(load_state_dir(&cfg, argv, envp, err, sizeof err), -1);
+    if (!strstr(err, needle))
+        fail_msg("error \"%s\" does not mention \"%s\"", err, needle);
+    config_free(&cfg);
+}
+
+static void test_load_only(void **state)
+{
+    struct resil_config cfg;
+    char err[256];
+    char *env[] = {"RESIL_STATE_DIR=/from/env", "RESIL_GRACE=x", "RESIL_CONFIG=/nonexistent", NULL};
+
+    (void)state;
+    assert_int_equal(load_state_dir(&cfg, NOARGS, env, err, sizeof err), 0);
+    assert_string_equal(cfg.state_dir, "/from/env"); /* RESIL_GRACE and the file are not read */
+    config_free(&cfg);
+    assert_int_equal(load_state_dir(&cfg, ARGS("--state-dir", "/a"), env, err, sizeof err), 0);
+    assert_string_equal(cfg.state_dir, "/a");
+    config_free(&cfg);
+    assert_int_equal(load_state_dir(&cfg, ARGS("--state-dir=/b"), NULL, err, sizeof err), 0);
+    assert_string_equal(cfg.state_dir, "/b");
+    config_free(&cfg);
+    assert_int_equal(
+        load_state_dir(&cfg, NOARGS, (char *[]){"RESIL_STATE_DIR=", NULL}, err, sizeof err), 0);
+    assert_null(cfg.state_dir);
+    config_free(&cfg);
+
+    expect_only_error(ARGS("--grace", "1s"), NULL, "unknown option --grace");
+    expect_only_error(ARGS("-g"), NULL, "unknown option -g");
+    expect_only_error(ARGS("--state-dir"), NULL, "missing value for --state-dir");
+    expect_only_error(ARGS("--state-dir", "/a", "extra"), NULL, "unexpected argument extra");
+    expect_only_error(ARGS("--state-dir", ""), NULL, "--state-dir: must not be empty");
+}
+
+/* ---- ordered pairs: a default yields, two given values that contradict are an error ---- */
+
+static void test_memory_thresholds_default_yields(void **state)
+{
+    struct resil_config cfg;
+
+    (void)state;
+    /* warn follows critical down ... */
+    expect_ok(&cfg, ARGS("--memory-critical", "50%"), NULL);
+    assert_true(cfg.memory_critical.percent == 50.0);
+    assert_true(cfg.memory_warn.is_percent && cfg.memory_warn.percent == 50.0);
+    config_free(&cfg);
+    /* ... and critical follows warn up, from any source */
+    expect_ok(&cfg, NOARGS, (char *[]){"RESIL_MEMORY_WARN=90%", NULL});
+    assert_true(cfg.memory_warn.percent == 90.0);
+    assert_true(cfg.memory_critical.percent == 90.0);
+    config_free(&cfg);
+    /* a default that does not contradict stays */
+    expect_ok(&cfg, ARGS("--memory-critical", "95%"), NULL);
+    assert_true(cfg.memory_warn.percent == 75.0);
+    config_free(&cfg);
+    /* sizes in different units cannot be ordered before the limit is known */
+    expect_ok(&cfg, ARGS("--memory-warn", "2G", "--memory-critical", "50%"), NULL);
+    assert_int_equal(cfg.memory_warn.bytes, 2ULL << 30);
+    assert_true(cfg.memory_critical.percent == 50.0);
+    config_free(&cfg);
+}
+
+static void test_memory_thresholds_given_contradict(void **state)
+{
+    (void)state;
+    expect_error(ARGS("--memory-warn", "60%", "--memory-critical", "50%"), NULL,
+                 "--memory-warn 60% is above --memory-critical 50%");
+    expect_error(ARGS("--memory-critical", "1G"), (char *[]){"RESIL_MEMORY_WARN=2G", NULL},
+                 "--memory-warn 2147483648 is above --memory-critical 1073741824");
+}
+
+static void test_backoff_and_window_default_yields(void **state)
+{
+    struct resil_config cfg;
+
+    (void)state;
+    /* the window follows a long backoff up ... */
+    expect_ok(&cfg, ARGS("--backoff", "20m:1h"), NULL);
+    assert_int_equal(cfg.restart_window_ms, 20 * 60 * 1000);
+    assert_int_equal(cfg.backoff_max_ms, 60 * 60 * 1000);
+    config_free(&cfg);
+    /* ... and the default backoff MIN follows a short window down */
+    expect_ok(&cfg, ARGS("--restart-window", "500ms"), NULL);
+    assert_int_equal(cfg.restart_window_ms, 500);
+    assert_int_equal(cfg.backoff_min_ms, 500);
+    assert_int_equal(cfg.backoff_max_ms, 30000);
+    config_free(&cfg);
+    /* MAX above the window is fine: the delay reaches it only after calm runs reset */
+    expect_ok(&cfg, ARGS("--restart-window", "1s", "--backoff", "100ms:3s"), NULL);
+    assert_int_equal(cfg.backoff_min_ms, 100);
+    assert_int_equal(cfg.backoff_max_ms, 3000);
+    config_free(&cfg);
+}
+
+static void test_backoff_contradictions(void **state)
+{
+    (void)state;
+    expect_error(ARGS("--backoff", "20m", "--restart-window", "10m"), NULL,
+                 "--backoff MIN 20m is above --restart-window 10m");
+    expect_error(ARGS("--restart-window", "1m"), (char *[]){"RESIL_BACKOFF=2m", NULL},
+                 "--backoff MIN 2m is above --restart-window 1m");
+    /* MIN and MAX come in one value: MIN alone is a fixed delay, MIN above MAX an error */
+    expect_error(ARGS("--backoff", "30s:1s"), NULL, "--backoff: MIN is above MAX in \"30s:1s\"");
+}
+
+/* Both are given often (a slow check delays the next one; --health-interval is
+ * between starts), so neither is adjusted nor refused. */
+static void test_health_timeout_and_interval_are_independent(void **state)
+{
+    struct resil_config cfg;
+
+    (void)state;
+    expect_ok(&cfg, ARGS("--health-interval", "200ms", "--health-timeout", "300ms"), NULL);
+    assert_int_equal(cfg.health_interval_ms, 200);
+    assert_int_equal(cfg.health_timeout_ms, 300);
+    config_free(&cfg);
+    expect_ok(&cfg, ARGS("--health-interval", "1s"), NULL);
+    assert_int_equal(cfg.health_timeout_ms, 5000);
+    config_free(&cfg);
+}
+
+static void test_defaults_are_ordered(void **state)
+{
+    struct resil_config cfg;
+
+    (void)state;
+    expect_ok(&cfg, NOARGS, NULL);
+    assert_true(cfg.memory_warn.percent <= cfg.memory_critical.percent);
+    assert_true(cfg.backoff_min_ms <= cfg.restart_window_ms);
+    assert_true(cfg.backoff_min_ms <= cfg.backoff_max_ms);
+    config_free(&cfg);
+}
+
+/* Modules that must tell "given" from "defaulted" ask config_source_of. */
+static void test_source_of(void **state)
+{
+    struct resil_config cfg;
+    char *path = temp_file("{\"grace\": \"2s\", \"memory-interval\": \"1s\"}");
+    char cfgvar[128];
+
+    (void)state;
+    snprintf(cfgvar, sizeof cfgvar, "RESIL_CONFIG=%s", path);
+    expect_ok(&cfg, ARGS("--grace", "3s"), (char *[]){cfgvar, "RESIL_HEALTH_RETRIES=2", NULL});
+    assert_int_equal(config_source_of(&cfg, "grace"), CONFIG_SOURCE_FLAG);
+    assert_int_equal(config_source_of(&cfg, "health-retries"), CONFIG_SOURCE_ENV);
+    assert_int_equal(config_source_of(&cfg, "memory-interval"), CONFIG_SOURCE_FILE);
+    assert_int_equal(config_source_of(&cfg, "health-timeout"), CONFIG_SOURCE_DEFAULT);
+    assert_int_equal(config_source_of(&cfg, "no-such-option"), CONFIG_SOURCE_DEFAULT);
+    config_free(&cfg);
+    /* after a failed load everything is the default again */
+    expect_error(ARGS("--grace", "3s", "--bogus"), NULL, "--bogus");
+    assert_int_equal(load(&cfg, ARGS("--grace", "3s", "--bogus"), NULL, NULL, 0), -1);
+    assert_int_equal(config_source_of(&cfg, "grace"), CONFIG_SOURCE_DEFAULT);
+    config_free(&cfg);
+    drop_file(path);
+}
+
+/* Issue 13: a huge budget used to fail its allocation and silently allow no restart. */
+static void test_max_restarts_bounded(void **state)
+{
+    struct resil_config cfg;
+
+    (void)state;
+    expect_ok(&cfg, ARGS("--max-restarts", "100000"), NULL);
+    assert_int_equal(cfg.max_restarts, 100000);
+    config_free(&cfg);
+    expect_error(ARGS("--max-restarts", "100001"), NULL,
+                 "--max-restarts: must be at most 100000, got \"100001\"");
+    expect_error(ARGS("--max-restarts", "4294967295"), NULL,
+                 "--max-restarts: must be at most 100000, got \"4294967295\"");
+    expect_error(NOARGS, (char *[]){"RESIL_MAX_RESTARTS=4294967296", NULL},
+                 "RESIL_MAX_RESTARTS: bad number \"4294967296\"");
+    expect_file_error("{\"max-restarts\": 1e6}", "key \"max-restarts\": must be at most 100000");
+}
+
+/* ---- options whose effect other modules bring: the table alone reads them ---- */
+
+static void test_new_options_defaults(void **state)
+{
+    struct resil_config cfg;
+    char *text;
+    cJSON *root;
+    char buf[64];
+
+    (void)state;
+    expect_ok(&cfg, NOARGS, NULL);
+    assert_null(cfg.listen);
+    assert_int_equal(cfg.listen_count, 0);
+    assert_int_equal(cfg.listen_backlog, 4096);
+    assert_int_equal(cfg.stop_delay_ms, 0);
+    assert_null(cfg.metrics);
+    text = config_to_json(&cfg);
+    root = cJSON_Parse(text);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root, "listen")), 0);
+    assert_int_equal(cJSON_GetObjectItem(root, "listen-backlog")->valueint, 4096);
+    assert_string_equal(cJSON_GetObjectItem(root, "stop-delay")->valuestring, "0s");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(root, "metrics")));
+    cJSON_Delete(root);
+    free(text);
+    config_free(&cfg);
+    assert_string_equal(config_default_text(find_option("listen"), buf, sizeof buf), "none");
+    assert_string_equal(config_default_text(find_option("listen-backlog"), buf, sizeof buf),
+                        "4096");
+    assert_string_equal(config_default_text(find_option("stop-delay"), buf, sizeof buf), "0s");
+    assert_string_equal(config_default_text(find_option("metrics"), buf, sizeof buf), "none");
+    assert_true(find_option("listen")->repeatable);
+}
+
+static void test_new_options_sources(void **state)
+{
+    struct resil_config cfg;
+    char *path = temp_file("{\"listen\": [\"8080\", \"api=unix:/run/a.sock\"],"
+                           " \"listen-backlog\": 64, \"stop-delay\": \"5s\","
+                           " \"metrics\": \"127.0.0.1:9100\"}");
+    char *text;
+    cJSON *root, *l;
+
+    (void)state;
+    expect_ok(&cfg, ARGS("--config", path), NULL);
+    assert_int_equal(cfg.listen_count, 2);
+    assert_string_equal(cfg.listen[0], "8080");
+    assert_string_equal(cfg.listen[1], "api=unix:/run/a.sock");
+    assert_null(cfg.listen[2]);
+    assert_int_equal(cfg.listen_backlog, 64);
+    assert_int_equal(cfg.stop_delay_ms, 5000);
+    assert_string_equal(cfg.metrics, "127.0.0.1:9100");
+    text = config_to_json(&cfg);
+    root = cJSON_Parse(text);
+    l = cJSON_GetObjectItem(root, "listen");
+    assert_int_equal(cJSON_GetArraySize(l), 2);
+    assert_string_equal(cJSON_GetArrayItem(l, 1)->valuestring, "api=unix:/run/a.sock");
+    assert_string_equal(cJSON_GetObjectItem(root, "stop-delay")->valuestring, "5s");
+    assert_string_equal(cJSON_GetObjectItem(root, "metrics")->valuestring, "127.0.0.1:9100");
+    cJSON_Delete(root);
+    free(text);
+    config_free(&cfg);
+
+    /* env over file, a list from env replacing the file's; flags over both */
+    expect_ok(
+        &cfg, ARGS("--config", path, "--metrics", "9200", "--listen", "[::1]:80"),
+        (char *[]){"RESIL_LISTEN=80, 443", "RESIL_STOP_DELAY=2s", "RESIL_LISTEN_BACKLOG=8", NULL});
+    assert_int_equal(cfg.listen_count, 1);
+    assert_string_equal(cfg.listen[0], "[::1]:80");
+    assert_int_equal(cfg.stop_delay_ms, 2000);
+    assert_int_equal(cfg.listen_backlog, 8);
+    assert_string_equal(cfg.metrics, "9200");
+    config_free(&cfg);
+    expect_ok(&cfg, NOARGS, (char *[]){"RESIL_LISTEN=80, 443", NULL});
+    assert_int_equal(cfg.listen_count, 2);
+    assert_string_equal(cfg.listen[1], "443");
+    config_free(&cfg);
+    expect_ok(&cfg, ARGS("--listen=1", "--listen", "2", "--listen", "3", "app"), NULL);
+    assert_int_equal(cfg.listen_count, 3);
+    assert_string_equal(cfg.listen[2], "3");
+    config_free(&cfg);
+    drop_file(path);
+}
+
+static void test_new_options_errors(void **state)
+{
+    (void)state;
+    expect_error(ARGS("--listen"), NULL, "missing value for --listen");
+    expect_error(ARGS("--listen", ""), NULL, "--listen: must not be empty");
+    expect_error(ARGS("--listen-backlog", "0"), NULL, "--listen-backlog: must be at least 1");
+    expect_error(ARGS("--listen-backlog", "2147483648"), NULL,
+                 "--listen-backlog: must be at most 2147483647");
+    expect_error(ARGS("--listen-backlog", "many"), NULL, "--listen-backlog: bad number");
+    expect_error(ARGS("--stop-delay", "soon"), NULL, "--stop-delay: bad duration \"soon\"");
+    expect_error(ARGS("--metrics="), NULL, "--metrics: must not be empty");
+    expect_error(NOARGS, (char *[]){"RESIL_STOP_DELAY=x", NULL}, "RESIL_STOP_DELAY");
+    expect_file_error("{\"listen\": 8080}", "key \"listen\": expected a string");
+    expect_file_error("{\"listen\": [[\"80\"]]}", "key \"listen\"");
+    expect_file_error("{\"metrics\": 9100}", "key \"metrics\": expected a string");
+}
+
+/* --grace starts after --stop-delay, so any two values go together. */
+static void test_grace_and_stop_delay_are_independent(void **state)
+{
+    struct resil_config cfg;
+
+    (void)state;
+    expect_ok(&cfg, ARGS("--stop-delay", "1m", "--grace", "1s"), NULL);
+    assert_int_equal(cfg.stop_delay_ms, 60000);
+    assert_int_equal(cfg.grace_ms, 1000);
+    config_free(&cfg);
+    expect_ok(&cfg, ARGS("--stop-delay", "1h"), NULL);
+    assert_int_equal(cfg.grace_ms, 8000);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1128,6 +1507,21 @@ int main(void)
         cmocka_unit_test(test_free_zeroed),
         cmocka_unit_test(test_to_json),
         cmocka_unit_test(test_json_round_trip),
+        cmocka_unit_test(test_default_text_matches_defaults),
+        cmocka_unit_test(test_early_action),
+        cmocka_unit_test(test_load_only),
+        cmocka_unit_test(test_memory_thresholds_default_yields),
+        cmocka_unit_test(test_memory_thresholds_given_contradict),
+        cmocka_unit_test(test_backoff_and_window_default_yields),
+        cmocka_unit_test(test_backoff_contradictions),
+        cmocka_unit_test(test_health_timeout_and_interval_are_independent),
+        cmocka_unit_test(test_defaults_are_ordered),
+        cmocka_unit_test(test_max_restarts_bounded),
+        cmocka_unit_test(test_source_of),
+        cmocka_unit_test(test_new_options_defaults),
+        cmocka_unit_test(test_new_options_sources),
+        cmocka_unit_test(test_new_options_errors),
+        cmocka_unit_test(test_grace_and_stop_delay_are_independent),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@
 #include "resil/health.h"
 #include "resil/log.h"
 #include "resil/loop.h"
+#include "resil/health_internal.h"
 
 #ifndef RESIL_VERSION
 #define RESIL_VERSION "dev"
@@ -41,18 +42,18 @@ static enum health_verdict judge(long status, const char *body)
 static void test_judge_status_codes(void **state)
 {
     (void)state;
-    assert_int_equal(judge(200, ""), VERDICT_PASS);
-    assert_int_equal(judge(204, ""), VERDICT_PASS);
-    assert_int_equal(judge(301, ""), VERDICT_PASS);
-    assert_int_equal(judge(399, ""), VERDICT_PASS);
-    assert_int_equal(judge(400, ""), VERDICT_FAIL);
-    assert_int_equal(judge(404, ""), VERDICT_FAIL);
-    assert_int_equal(judge(500, ""), VERDICT_FAIL);
-    assert_int_equal(judge(503, ""), VERDICT_FAIL);
-    assert_int_equal(judge(199, ""), VERDICT_FAIL);
-    assert_int_equal(judge(0, NULL), VERDICT_FAIL);
+    assert_int_equal(judge(200, ""), HEALTH_VERDICT_PASS);
+    assert_int_equal(judge(204, ""), HEALTH_VERDICT_PASS);
+    assert_int_equal(judge(301, ""), HEALTH_VERDICT_PASS);
+    assert_int_equal(judge(399, ""), HEALTH_VERDICT_PASS);
+    assert_int_equal(judge(400, ""), HEALTH_VERDICT_FAIL);
+    assert_int_equal(judge(404, ""), HEALTH_VERDICT_FAIL);
+    assert_int_equal(judge(500, ""), HEALTH_VERDICT_FAIL);
+    assert_int_equal(judge(503, ""), HEALTH_VERDICT_FAIL);
+    assert_int_equal(judge(199, ""), HEALTH_VERDICT_FAIL);
+    assert_int_equal(judge(0, NULL), HEALTH_VERDICT_FAIL);
     /* A good body cannot rescue a bad status. */
-    assert_int_equal(judge(503, "{\"status\":\"ok\"}"), VERDICT_FAIL);
+    assert_int_equal(judge(503, "{\"status\":\"ok\"}"), HEALTH_VERDICT_FAIL);
 }
 
 static void expect_verdict(const char *body, enum health_verdict want, const char *want_text)
@@ -66,69 +67,69 @@ static void expect_verdict(const char *body, enum health_verdict want, const cha
 static void test_judge_json_verdicts(void **state)
 {
     (void)state;
-    expect_verdict("{\"status\":\"ok\"}", VERDICT_PASS, "ok");
-    expect_verdict("{\"status\":\"critical\"}", VERDICT_FAIL, "critical");
-    expect_verdict("{\"status\":\"CRITICAL\"}", VERDICT_FAIL, "CRITICAL");
-    expect_verdict("{\"status\":\"unhealthy\"}", VERDICT_FAIL, "unhealthy");
-    expect_verdict("{\"status\":\"down\"}", VERDICT_FAIL, "down");
-    expect_verdict("{\"status\":\"Down\"}", VERDICT_FAIL, "Down");
-    expect_verdict("{\"status\":\"fail\"}", VERDICT_FAIL, "fail");
-    expect_verdict("{\"status\":\"failed\"}", VERDICT_FAIL, "failed");
-    expect_verdict("{\"status\":\"error\"}", VERDICT_FAIL, "error");
-    expect_verdict("{\"status\":\"warning\"}", VERDICT_WARN, "warning");
-    expect_verdict("{\"status\":\"degraded\"}", VERDICT_WARN, "degraded");
-    expect_verdict("{\"status\":\"Degraded\"}", VERDICT_WARN, "Degraded");
-    expect_verdict("{\"status\":\"up\",\"db\":{\"status\":\"down\"}}", VERDICT_PASS, "up");
-    expect_verdict("  {\"status\" : \"fail\"}\n", VERDICT_FAIL, "fail");
+    expect_verdict("{\"status\":\"ok\"}", HEALTH_VERDICT_PASS, "ok");
+    expect_verdict("{\"status\":\"critical\"}", HEALTH_VERDICT_FAIL, "critical");
+    expect_verdict("{\"status\":\"CRITICAL\"}", HEALTH_VERDICT_FAIL, "CRITICAL");
+    expect_verdict("{\"status\":\"unhealthy\"}", HEALTH_VERDICT_FAIL, "unhealthy");
+    expect_verdict("{\"status\":\"down\"}", HEALTH_VERDICT_FAIL, "down");
+    expect_verdict("{\"status\":\"Down\"}", HEALTH_VERDICT_FAIL, "Down");
+    expect_verdict("{\"status\":\"fail\"}", HEALTH_VERDICT_FAIL, "fail");
+    expect_verdict("{\"status\":\"failed\"}", HEALTH_VERDICT_FAIL, "failed");
+    expect_verdict("{\"status\":\"error\"}", HEALTH_VERDICT_FAIL, "error");
+    expect_verdict("{\"status\":\"warning\"}", HEALTH_VERDICT_WARN, "warning");
+    expect_verdict("{\"status\":\"degraded\"}", HEALTH_VERDICT_WARN, "degraded");
+    expect_verdict("{\"status\":\"Degraded\"}", HEALTH_VERDICT_WARN, "Degraded");
+    expect_verdict("{\"status\":\"up\",\"db\":{\"status\":\"down\"}}", HEALTH_VERDICT_PASS, "up");
+    expect_verdict("  {\"status\" : \"fail\"}\n", HEALTH_VERDICT_FAIL, "fail");
 }
 
 static void test_judge_field_selection(void **state)
 {
     (void)state;
     char v[64];
-    expect_verdict("{\"overall_status\":\"critical\"}", VERDICT_FAIL, "critical");
-    expect_verdict("{\"overall_status\":\"warning\"}", VERDICT_WARN, "warning");
+    expect_verdict("{\"overall_status\":\"critical\"}", HEALTH_VERDICT_FAIL, "critical");
+    expect_verdict("{\"overall_status\":\"warning\"}", HEALTH_VERDICT_WARN, "warning");
     /* "status" wins over "overall_status" when both are strings. */
-    expect_verdict("{\"status\":\"ok\",\"overall_status\":\"down\"}", VERDICT_PASS, "ok");
+    expect_verdict("{\"status\":\"ok\",\"overall_status\":\"down\"}", HEALTH_VERDICT_PASS, "ok");
     /* A non-string "status" gives way to "overall_status". */
-    expect_verdict("{\"status\":500,\"overall_status\":\"down\"}", VERDICT_FAIL, "down");
-    expect_verdict("{\"status\":false}", VERDICT_PASS, "");
-    expect_verdict("{\"status\":null}", VERDICT_PASS, "");
-    expect_verdict("{\"status\":{\"state\":\"down\"}}", VERDICT_PASS, "");
-    expect_verdict("{\"Status\":\"down\"}", VERDICT_PASS, "");
+    expect_verdict("{\"status\":500,\"overall_status\":\"down\"}", HEALTH_VERDICT_FAIL, "down");
+    expect_verdict("{\"status\":false}", HEALTH_VERDICT_PASS, "");
+    expect_verdict("{\"status\":null}", HEALTH_VERDICT_PASS, "");
+    expect_verdict("{\"status\":{\"state\":\"down\"}}", HEALTH_VERDICT_PASS, "");
+    expect_verdict("{\"Status\":\"down\"}", HEALTH_VERDICT_PASS, "");
 
     const char *custom = "{\"status\":\"down\",\"health\":\"green\"}";
     assert_int_equal(health_judge(200, custom, strlen(custom), false, "health", v, sizeof v),
-                     VERDICT_PASS);
+                     HEALTH_VERDICT_PASS);
     assert_string_equal(v, "green");
     const char *custom_bad = "{\"status\":\"ok\",\"health\":\"fail\"}";
     assert_int_equal(
         health_judge(200, custom_bad, strlen(custom_bad), false, "health", v, sizeof v),
-        VERDICT_FAIL);
+        HEALTH_VERDICT_FAIL);
     assert_string_equal(v, "fail");
     /* A custom field replaces the defaults: no fallback to "status". */
     const char *missing = "{\"status\":\"down\"}";
     assert_int_equal(health_judge(200, missing, strlen(missing), false, "health", v, sizeof v),
-                     VERDICT_PASS);
+                     HEALTH_VERDICT_PASS);
     assert_string_equal(v, "");
     const char *number = "{\"health\":0}";
     assert_int_equal(health_judge(200, number, strlen(number), false, "health", v, sizeof v),
-                     VERDICT_PASS);
+                     HEALTH_VERDICT_PASS);
 }
 
 static void test_judge_non_objects(void **state)
 {
     (void)state;
-    expect_verdict("[\"down\"]", VERDICT_PASS, "");
-    expect_verdict("\"down\"", VERDICT_PASS, "");
-    expect_verdict("42", VERDICT_PASS, "");
-    expect_verdict("down", VERDICT_PASS, "");
-    expect_verdict("<html>error</html>", VERDICT_PASS, "");
-    expect_verdict("{\"status\":\"down\"", VERDICT_PASS, "");
-    expect_verdict("", VERDICT_PASS, "");
-    expect_verdict("\x01\xff\xfe garbage", VERDICT_PASS, "");
-    assert_int_equal(judge(404, "not json"), VERDICT_FAIL);
-    assert_int_equal(judge(500, ""), VERDICT_FAIL);
+    expect_verdict("[\"down\"]", HEALTH_VERDICT_PASS, "");
+    expect_verdict("\"down\"", HEALTH_VERDICT_PASS, "");
+    expect_verdict("42", HEALTH_VERDICT_PASS, "");
+    expect_verdict("down", HEALTH_VERDICT_PASS, "");
+    expect_verdict("<html>error</html>", HEALTH_VERDICT_PASS, "");
+    expect_verdict("{\"status\":\"down\"", HEALTH_VERDICT_PASS, "");
+    expect_verdict("", HEALTH_VERDICT_PASS, "");
+    expect_verdict("\x01\xff\xfe garbage", HEALTH_VERDICT_PASS, "");
+    assert_int_equal(judge(404, "not json"), HEALTH_VERDICT_FAIL);
+    assert_int_equal(judge(500, ""), HEALTH_VERDICT_FAIL);
 }
 
 static void test_judge_truncated_and_lengths(void **state)
@@ -136,29 +137,32 @@ static void test_judge_truncated_and_lengths(void **state)
     (void)state;
     char v[64];
     const char *body = "{\"status\":\"critical\"}";
-    assert_int_equal(health_judge(200, body, strlen(body), true, NULL, v, sizeof v), VERDICT_PASS);
+    assert_int_equal(health_judge(200, body, strlen(body), true, NULL, v, sizeof v),
+                     HEALTH_VERDICT_PASS);
     assert_string_equal(v, "");
-    assert_int_equal(health_judge(503, body, strlen(body), true, NULL, v, sizeof v), VERDICT_FAIL);
+    assert_int_equal(health_judge(503, body, strlen(body), true, NULL, v, sizeof v),
+                     HEALTH_VERDICT_FAIL);
     /* Only len bytes count: the body need not be NUL-terminated. */
     const char buf[] = {'{', '"', 's', 't', 'a', 't', 'u', 's', '"', ':',
                         '"', 'd', 'o', 'w', 'n', '"', '}', 'X', 'X'};
-    assert_int_equal(health_judge(200, buf, 17, false, NULL, v, sizeof v), VERDICT_FAIL);
-    assert_int_equal(health_judge(200, NULL, 0, false, NULL, v, sizeof v), VERDICT_PASS);
+    assert_int_equal(health_judge(200, buf, 17, false, NULL, v, sizeof v), HEALTH_VERDICT_FAIL);
+    assert_int_equal(health_judge(200, NULL, 0, false, NULL, v, sizeof v), HEALTH_VERDICT_PASS);
     /* A small output buffer gets a cut, terminated copy; NULL gets none. */
     char small[4];
     assert_int_equal(health_judge(200, body, strlen(body), false, NULL, small, sizeof small),
-                     VERDICT_FAIL);
+                     HEALTH_VERDICT_FAIL);
     assert_string_equal(small, "cri");
-    assert_int_equal(health_judge(200, body, strlen(body), false, NULL, NULL, 0), VERDICT_FAIL);
+    assert_int_equal(health_judge(200, body, strlen(body), false, NULL, NULL, 0),
+                     HEALTH_VERDICT_FAIL);
 }
 
 static void test_status_names(void **state)
 {
     (void)state;
-    assert_string_equal(health_status_name(HEALTH_UNKNOWN), "unknown");
-    assert_string_equal(health_status_name(HEALTH_STARTING), "starting");
-    assert_string_equal(health_status_name(HEALTH_HEALTHY), "healthy");
-    assert_string_equal(health_status_name(HEALTH_UNHEALTHY), "unhealthy");
+    assert_string_equal(health_status_name(HEALTH_STATUS_UNKNOWN), "unknown");
+    assert_string_equal(health_status_name(HEALTH_STATUS_STARTING), "starting");
+    assert_string_equal(health_status_name(HEALTH_STATUS_HEALTHY), "healthy");
+    assert_string_equal(health_status_name(HEALTH_STATUS_UNHEALTHY), "unhealthy");
 }
 
 /* ---- a tiny HTTP server thread ---- */
@@ -365,7 +369,7 @@ static void srv_stop(struct srv *s)
 struct fixture {
     struct loop *loop;
     struct srv srv;
-    struct resil_config cfg;
+    struct health_options cfg;
     char url[160];
     struct health *h;
     struct loop_timer *deadline;
@@ -427,9 +431,9 @@ static void on_change(void *ctx, enum health_status from, enum health_status to,
     f->last = *last;
     f->changed_ms = loop_now_ms();
     assert_int_equal(health_get_state(f->h)->status, to);
-    if (to == HEALTH_UNHEALTHY && f->stop_on_unhealthy)
+    if (to == HEALTH_STATUS_UNHEALTHY && f->stop_on_unhealthy)
         health_app_stopped(f->h);
-    if (to == HEALTH_UNHEALTHY && f->restart_on_unhealthy) {
+    if (to == HEALTH_STATUS_UNHEALTHY && f->restart_on_unhealthy) {
         f->restart_on_unhealthy = false;
         health_app_started(f->h);
     }
@@ -443,11 +447,11 @@ static int setup(void **state)
     f->tick = loop_timer_new(f->loop, tick_fired, f);
     srv_start(&f->srv, NULL);
     snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d/health", f->srv.port);
-    f->cfg.health_url = f->url;
-    f->cfg.health_interval_ms = 40;
-    f->cfg.health_timeout_ms = 1000;
-    f->cfg.health_start_period_ms = 0;
-    f->cfg.health_retries = 2;
+    f->cfg.url = f->url;
+    f->cfg.interval_ms = 40;
+    f->cfg.timeout_ms = 1000;
+    f->cfg.start_period_ms = 0;
+    f->cfg.retries = 2;
     *state = f;
     return 0;
 }
@@ -470,10 +474,10 @@ static void start(struct fixture *f)
     f->h = health_new(f->loop, &f->cfg, on_change, f, err, sizeof err);
     if (!f->h)
         fail_msg("health_new: %s", err);
-    assert_int_equal(health_get_state(f->h)->status, HEALTH_UNKNOWN);
+    assert_int_equal(health_get_state(f->h)->status, HEALTH_STATUS_UNKNOWN);
     f->started_ms = loop_now_ms();
     health_app_started(f->h);
-    assert_int_equal(health_get_state(f->h)->status, HEALTH_STARTING);
+    assert_int_equal(health_get_state(f->h)->status, HEALTH_STATUS_STARTING);
 }
 
 static enum health_status status_of(struct fixture *f)
@@ -483,7 +487,7 @@ static enum health_status status_of(struct fixture *f)
 
 static bool is_healthy(struct fixture *f)
 {
-    return status_of(f) == HEALTH_HEALTHY;
+    return status_of(f) == HEALTH_STATUS_HEALTHY;
 }
 
 static bool changes_reached(struct fixture *f)
@@ -511,18 +515,18 @@ static bool failures_reached(struct fixture *f)
 
 static bool is_unhealthy(struct fixture *f)
 {
-    return status_of(f) == HEALTH_UNHEALTHY;
+    return status_of(f) == HEALTH_STATUS_UNHEALTHY;
 }
 
 static void run_until_status(struct fixture *f, enum health_status want, uint64_t max_ms)
 {
-    run_until(f, want == HEALTH_HEALTHY ? is_healthy : is_unhealthy, max_ms);
+    run_until(f, want == HEALTH_STATUS_HEALTHY ? is_healthy : is_unhealthy, max_ms);
     assert_string_equal(health_status_name(status_of(f)), health_status_name(want));
 }
 
 /* ---- end to end ---- */
 
-static void test_new_rejects_bad_urls(void **state)
+static void test_validate_rejects_bad_urls(void **state)
 {
     struct fixture *f = *state;
     const char *bad[] = {"ftp://127.0.0.1/health",
@@ -533,15 +537,15 @@ static void test_new_rejects_bad_urls(void **state)
                          "http://"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[256] = "";
-        f->cfg.health_url = (char *)bad[i];
-        assert_null(health_new(f->loop, &f->cfg, on_change, f, err, sizeof err));
+        assert_int_equal(health_validate_url(bad[i], err, sizeof err), -1);
         assert_true(strlen(err) > 0);
     }
     char err[256] = "";
-    f->cfg.health_url = (char *)"HTTP://localhost:8080/ready?x=1";
+    f->cfg.url = "HTTP://localhost:8080/ready?x=1";
+    assert_int_equal(health_validate_url(f->cfg.url, err, sizeof err), 0);
     struct health *h = health_new(f->loop, &f->cfg, on_change, f, err, sizeof err);
     assert_non_null(h);
-    assert_int_equal(health_get_state(h)->status, HEALTH_UNKNOWN);
+    assert_int_equal(health_get_state(h)->status, HEALTH_STATUS_UNKNOWN);
     health_free(h);
 }
 
@@ -549,9 +553,9 @@ static void test_healthy_unhealthy_recovers(void **state)
 {
     struct fixture *f = *state;
     start(f);
-    run_until_status(f, HEALTH_HEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_HEALTHY, 3000);
     assert_int_equal(f->changes, 1);
-    assert_int_equal(f->from[0], HEALTH_STARTING);
+    assert_int_equal(f->from[0], HEALTH_STATUS_STARTING);
     assert_true(f->last.passed);
     assert_int_equal(f->last.http_status, 200);
     assert_string_equal(f->last.verdict_text, "ok");
@@ -561,9 +565,9 @@ static void test_healthy_unhealthy_recovers(void **state)
     assert_true(st->last_check_at_ms > 0);
 
     srv_set(&f->srv, SRV_RESPOND, 503, "{\"status\":\"ok\"}", 0);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_int_equal(f->changes, 2);
-    assert_int_equal(f->from[1], HEALTH_HEALTHY);
+    assert_int_equal(f->from[1], HEALTH_STATUS_HEALTHY);
     assert_int_equal(st->consecutive_failures, 2);
     assert_false(f->last.passed);
     assert_string_equal(f->last.error, "HTTP 503");
@@ -573,13 +577,13 @@ static void test_healthy_unhealthy_recovers(void **state)
     f->want_failures = 4;
     run_until(f, failures_reached, 5000);
     assert_int_equal(st->consecutive_failures, 4);
-    assert_int_equal(status_of(f), HEALTH_UNHEALTHY);
+    assert_int_equal(status_of(f), HEALTH_STATUS_UNHEALTHY);
     assert_int_equal(f->changes, 2);
 
     srv_set(&f->srv, SRV_RESPOND, 200, "{\"status\":\"warning\"}", 0);
-    run_until_status(f, HEALTH_HEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_HEALTHY, 3000);
     assert_int_equal(f->changes, 3);
-    assert_int_equal(f->last.verdict, VERDICT_WARN);
+    assert_int_equal(f->last.verdict, HEALTH_VERDICT_WARN);
     assert_true(f->last.passed);
     assert_int_equal(st->consecutive_failures, 0);
     assert_string_equal(st->last_verdict, "warning");
@@ -589,17 +593,17 @@ static void test_healthy_unhealthy_recovers(void **state)
 static void test_failures_below_retries_stay_healthy(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_retries = 3;
+    f->cfg.retries = 3;
     start(f);
-    run_until_status(f, HEALTH_HEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_HEALTHY, 3000);
     srv_set(&f->srv, SRV_RESPOND, 500, "", 0);
     f->want_failures = 2;
     run_until(f, failures_reached, 5000);
-    assert_int_equal(status_of(f), HEALTH_HEALTHY);
+    assert_int_equal(status_of(f), HEALTH_STATUS_HEALTHY);
     srv_set(&f->srv, SRV_RESPOND, 200, "", 0);
     wait_hits(f, srv_hits(&f->srv) + 2);
     run_until(f, NULL, 20);
-    assert_int_equal(status_of(f), HEALTH_HEALTHY);
+    assert_int_equal(status_of(f), HEALTH_STATUS_HEALTHY);
     assert_int_equal(f->changes, 1);
     assert_int_equal(health_get_state(f->h)->consecutive_failures, 0);
 }
@@ -608,11 +612,11 @@ static void test_verdict_failure(void **state)
 {
     struct fixture *f = *state;
     srv_set(&f->srv, SRV_RESPOND, 200, "{\"status\":\"critical\"}", 0);
-    f->cfg.health_retries = 1;
+    f->cfg.retries = 1;
     start(f);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_int_equal(f->changes, 1);
-    assert_int_equal(f->from[0], HEALTH_STARTING);
+    assert_int_equal(f->from[0], HEALTH_STATUS_STARTING);
     assert_string_equal(f->last.error, "verdict \"critical\" (HTTP 200)");
     assert_string_equal(f->last.verdict_text, "critical");
     assert_int_equal(f->last.http_status, 200);
@@ -622,10 +626,10 @@ static void test_custom_json_field(void **state)
 {
     struct fixture *f = *state;
     srv_set(&f->srv, SRV_RESPOND, 200, "{\"status\":\"ok\",\"app\":\"down\"}", 0);
-    f->cfg.health_retries = 1;
-    f->cfg.health_json_field = (char *)"app";
+    f->cfg.retries = 1;
+    f->cfg.json_field = (char *)"app";
     start(f);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_string_equal(f->last.verdict_text, "down");
 }
 
@@ -644,7 +648,7 @@ static void hit_times(struct fixture *f, uint64_t *out, int max, int *hits)
 static void test_interval_start_to_start(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_interval_ms = 120;
+    f->cfg.interval_ms = 120;
     start(f);
     wait_hits(f, 2);
     uint64_t at[2] = {0, 0};
@@ -660,7 +664,7 @@ static void test_interval_start_to_start(void **state)
 static void test_interval_counts_from_check_start(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_interval_ms = 300;
+    f->cfg.interval_ms = 300;
     srv_set(&f->srv, SRV_RESPOND, 200, "", 250);
     start(f);
     wait_hits(f, 2);
@@ -676,7 +680,7 @@ static void test_interval_counts_from_check_start(void **state)
 static void test_slow_checks_never_overlap(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_interval_ms = 20;
+    f->cfg.interval_ms = 20;
     srv_set(&f->srv, SRV_RESPOND, 200, "", 100);
     start(f);
     wait_hits(f, 4);
@@ -691,49 +695,49 @@ static void test_slow_checks_never_overlap(void **state)
     /* Never sooner than the previous answer; soon after it, load permitting. */
     for (int i = 1; i < hits; i++)
         assert_in_range(gaps[i], 99, 100 + 300);
-    assert_int_equal(status_of(f), HEALTH_HEALTHY);
+    assert_int_equal(status_of(f), HEALTH_STATUS_HEALTHY);
 }
 
 static void test_start_period_ignores_failures(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_interval_ms = 20;
-    f->cfg.health_start_period_ms = 60000;
-    f->cfg.health_retries = 1;
+    f->cfg.interval_ms = 20;
+    f->cfg.start_period_ms = 60000;
+    f->cfg.retries = 1;
     srv_set(&f->srv, SRV_RESPOND, 503, "", 0);
     start(f);
     wait_hits(f, 4);
-    assert_int_equal(status_of(f), HEALTH_STARTING);
+    assert_int_equal(status_of(f), HEALTH_STATUS_STARTING);
     assert_int_equal(health_get_state(f->h)->consecutive_failures, 0);
     assert_int_equal(f->changes, 0);
     assert_string_equal(health_get_state(f->h)->last_error, "HTTP 503");
 
     /* The first success ends the start period: the next failure counts. */
     srv_set(&f->srv, SRV_RESPOND, 200, "", 0);
-    run_until_status(f, HEALTH_HEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_HEALTHY, 3000);
     srv_set(&f->srv, SRV_RESPOND, 503, "", 0);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_int_equal(f->changes, 2);
 
     /* A restart opens a new start period. */
     health_app_started(f->h);
-    assert_int_equal(status_of(f), HEALTH_STARTING);
+    assert_int_equal(status_of(f), HEALTH_STATUS_STARTING);
     assert_int_equal(health_get_state(f->h)->consecutive_failures, 0);
     run_until(f, NULL, 100);
-    assert_int_equal(status_of(f), HEALTH_STARTING);
+    assert_int_equal(status_of(f), HEALTH_STATUS_STARTING);
     assert_int_equal(f->changes, 2);
 }
 
 static void test_start_period_expires(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_interval_ms = 30;
-    f->cfg.health_start_period_ms = 150;
-    f->cfg.health_retries = 2;
+    f->cfg.interval_ms = 30;
+    f->cfg.start_period_ms = 150;
+    f->cfg.retries = 2;
     srv_set(&f->srv, SRV_RESPOND, 500, "", 0);
     start(f);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
-    assert_int_equal(f->from[0], HEALTH_STARTING);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
+    assert_int_equal(f->from[0], HEALTH_STATUS_STARTING);
     /* Two failures that began after the start period ended. */
     assert_true(f->changed_ms >= f->started_ms + 150 + 30);
 }
@@ -741,11 +745,11 @@ static void test_start_period_expires(void **state)
 static void test_timeout(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_timeout_ms = 150;
-    f->cfg.health_retries = 1;
+    f->cfg.timeout_ms = 150;
+    f->cfg.retries = 1;
     srv_set(&f->srv, SRV_RESPOND, 200, "", 5000);
     start(f);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_string_equal(f->last.error, "timeout after 150ms");
     assert_int_equal(f->last.http_status, 0);
     assert_in_range(f->changed_ms - f->started_ms, 40 + 150, 40 + 150 + 1500);
@@ -754,11 +758,11 @@ static void test_timeout(void **state)
 static void test_timeout_in_seconds(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_timeout_ms = 1000;
-    f->cfg.health_retries = 1;
+    f->cfg.timeout_ms = 1000;
+    f->cfg.retries = 1;
     srv_set(&f->srv, SRV_RESPOND, 200, "", 5000);
     start(f);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_string_equal(f->last.error, "timeout after 1s");
 }
 
@@ -773,9 +777,9 @@ static void test_connection_refused(void **state)
     assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
     snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d/health", ntohs(sa.sin_port));
     close(fd);
-    f->cfg.health_retries = 1;
+    f->cfg.retries = 1;
     start(f);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_string_equal(f->last.error, "connection refused");
     assert_int_equal(f->last.http_status, 0);
 }
@@ -783,17 +787,17 @@ static void test_connection_refused(void **state)
 static void test_bad_responses(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_retries = 1;
+    f->cfg.retries = 1;
     srv_set(&f->srv, SRV_CLOSE, 200, "", 0);
     start(f);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_true(strlen(f->last.error) > 0);
     assert_int_equal(f->last.http_status, 0);
 
     srv_set(&f->srv, SRV_RESPOND, 200, "", 0);
-    run_until_status(f, HEALTH_HEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_HEALTHY, 3000);
     srv_set(&f->srv, SRV_GARBAGE, 200, "", 0);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_string_equal(f->last.error, "not an HTTP response");
     assert_int_equal(f->changes, 3);
 }
@@ -810,16 +814,16 @@ static char *huge_json(const char *verdict, size_t size)
 static void test_huge_body_judged_by_status(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_retries = 1;
+    f->cfg.retries = 1;
     char *body = huge_json("critical", 4 * 1024 * 1024);
     srv_set(&f->srv, SRV_RESPOND, 200, body, 0);
     start(f);
-    run_until_status(f, HEALTH_HEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_HEALTHY, 3000);
     assert_string_equal(f->last.verdict_text, "");
     assert_int_equal(f->last.http_status, 200);
 
     srv_set(&f->srv, SRV_RESPOND, 500, body, 0);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_string_equal(f->last.error, "HTTP 500");
     free(body);
 
@@ -829,7 +833,7 @@ static void test_huge_body_judged_by_status(void **state)
     free(body);
     f->want_failures = health_get_state(f->h)->consecutive_failures + 2;
     run_until(f, failures_reached, 5000);
-    assert_int_equal(status_of(f), HEALTH_UNHEALTHY);
+    assert_int_equal(status_of(f), HEALTH_STATUS_UNHEALTHY);
     assert_string_equal(health_get_state(f->h)->last_verdict, "critical");
 }
 
@@ -841,15 +845,15 @@ static void test_unix_socket(void **state)
     srv_stop(&f->srv);
     srv_start(&f->srv, path);
     snprintf(f->url, sizeof f->url, "http://localhost/health");
-    f->cfg.health_unix_socket = path;
+    f->cfg.unix_socket = path;
     start(f);
-    run_until_status(f, HEALTH_HEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_HEALTHY, 3000);
     assert_true(srv_hits(&f->srv) >= 1);
 
     /* Nobody listening on the path any more. */
     srv_stop(&f->srv);
     srv_start(&f->srv, NULL);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     char want[160];
     snprintf(want, sizeof want, "cannot connect to %s: No such file or directory", path);
     assert_string_equal(f->last.error, want);
@@ -859,16 +863,16 @@ static void test_unix_socket(void **state)
 static void test_stop_from_callback(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_retries = 1;
+    f->cfg.retries = 1;
     f->stop_on_unhealthy = true;
     srv_set(&f->srv, SRV_RESPOND, 503, "", 0);
     start(f);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     int hits = srv_hits(&f->srv);
     run_until(f, NULL, 200);
     assert_int_equal(srv_hits(&f->srv), hits);
     /* The last status stays for status.json. */
-    assert_int_equal(status_of(f), HEALTH_UNHEALTHY);
+    assert_int_equal(status_of(f), HEALTH_STATUS_UNHEALTHY);
     assert_int_equal(health_get_state(f->h)->consecutive_failures, 1);
     assert_int_equal(f->changes, 1);
 }
@@ -877,19 +881,19 @@ static void test_stop_from_callback(void **state)
 static void test_restart_from_callback(void **state)
 {
     struct fixture *f = *state;
-    f->cfg.health_retries = 1;
+    f->cfg.retries = 1;
     f->restart_on_unhealthy = true;
     srv_set(&f->srv, SRV_RESPOND, 503, "", 0);
     start(f);
     f->want_changes = 1;
     run_until(f, changes_reached, 3000);
-    assert_int_equal(f->to[0], HEALTH_UNHEALTHY);
+    assert_int_equal(f->to[0], HEALTH_STATUS_UNHEALTHY);
     /* The restart set it back to starting right inside the callback. */
-    assert_int_equal(status_of(f), HEALTH_STARTING);
+    assert_int_equal(status_of(f), HEALTH_STATUS_STARTING);
     assert_int_equal(health_get_state(f->h)->consecutive_failures, 0);
-    run_until_status(f, HEALTH_UNHEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_UNHEALTHY, 3000);
     assert_int_equal(f->changes, 2);
-    assert_int_equal(f->from[1], HEALTH_STARTING);
+    assert_int_equal(f->from[1], HEALTH_STATUS_STARTING);
 }
 
 static void stop_soon(struct loop *loop, struct loop_timer *t, void *data)
@@ -949,7 +953,7 @@ static void test_stop_cancels_in_flight(void **state)
     run_until(f, NULL, 200);
     loop_timer_free(t);
     assert_int_equal(srv_hits(&f->srv), 1);
-    assert_int_equal(status_of(f), HEALTH_STARTING);
+    assert_int_equal(status_of(f), HEALTH_STATUS_STARTING);
     assert_int_equal(f->changes, 0);
     /* The server thread may still hold its end until it notices. */
     f->want_sockets = before;
@@ -959,7 +963,7 @@ static void test_stop_cancels_in_flight(void **state)
     /* And a new start checks again from scratch. */
     srv_set(&f->srv, SRV_RESPOND, 200, "", 0);
     health_app_started(f->h);
-    run_until_status(f, HEALTH_HEALTHY, 3000);
+    run_until_status(f, HEALTH_STATUS_HEALTHY, 3000);
     run_until(f, sockets_back, 3000);
     assert_int_equal(count_sockets(NULL), before);
 }
@@ -986,7 +990,7 @@ int main(void)
         cmocka_unit_test(test_judge_non_objects),
         cmocka_unit_test(test_judge_truncated_and_lengths),
         cmocka_unit_test(test_status_names),
-        cmocka_unit_test_setup_teardown(test_new_rejects_bad_urls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validate_rejects_bad_urls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_healthy_unhealthy_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_below_retries_stay_healthy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verdict_failure, setup, teardown),

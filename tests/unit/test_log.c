@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "resil/log.h"
+#include "resil/log_internal.h"
 
 static void escapes_quotes_backslashes_and_controls(void **state)
 {

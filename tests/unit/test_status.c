@@ -1,4 +1,4 @@
-/* status.json fields and types (SPEC §5, §6). */
+/* status.json fields and types (README, "status.json, `status` and `probe`"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "resil/status.h"
+#include "resil/status_internal.h"
 
 static cJSON *render(const struct status_snapshot *s)
 {
@@ -33,7 +34,7 @@ static const cJSON *at(const cJSON *obj, const char *a, const char *b)
 static void running_app_has_numbers_booleans_and_rfc3339(void **state)
 {
     (void)state;
-    struct health_state hs = {.status = HEALTH_HEALTHY,
+    struct health_state hs = {.status = HEALTH_STATUS_HEALTHY,
                               .consecutive_failures = 0,
                               .last_check_at_ms = 1700000000123LL,
                               .last_http_status = 200};
@@ -44,10 +45,10 @@ static void running_app_has_numbers_booleans_and_rfc3339(void **state)
                                .working_set_bytes = 100ull << 20,
                                .psi_some_avg10 = 1.5,
                                .oom_kills = 2,
-                               .tier = TIER_NORMAL};
+                               .tier = MEMORY_TIER_NORMAL};
     struct status_snapshot s = {.resil_pid = 1,
                                 .app_pid = 7,
-                                .state = APP_RUNNING,
+                                .state = STATUS_APP_RUNNING,
                                 .started_at_ms = 1700000000000LL,
                                 .restarts = 3,
                                 .emergency = true,
@@ -77,7 +78,7 @@ static void running_app_has_numbers_booleans_and_rfc3339(void **state)
 static void exited_app_reports_signal_and_unknown_memory(void **state)
 {
     (void)state;
-    struct status_snapshot s = {.resil_pid = 42, .state = APP_EXITED};
+    struct status_snapshot s = {.resil_pid = 42, .state = STATUS_APP_EXITED};
     s.last_exit.present = true;
     s.last_exit.code = -1;
     s.last_exit.signal = SIGKILL;
@@ -102,7 +103,8 @@ static void write_is_atomic_and_readable(void **state)
     (void)state;
     char dir[] = "/tmp/resil-status-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    struct status_snapshot s = {.resil_pid = (int)getpid(), .state = APP_BACKOFF, .restarts = 1};
+    struct status_snapshot s = {
+        .resil_pid = (int)getpid(), .state = STATUS_APP_BACKOFF, .restarts = 1};
     assert_int_equal(status_write(dir, &s), 0);
     char path[256];
     snprintf(path, sizeof path, "%s/status.json", dir);

@@ -1,0 +1,74 @@
+/* Small helpers several modules need the same way: bounded whole-file reads,
+ * write-all, growable arrays, overflow-checked decimal numbers, KEY=VALUE
+ * vectors and the wall clock. Each does one thing and leaves errno as the
+ * failing call set it. */
+#ifndef RESIL_UTIL_H
+#define RESIL_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* --- reading files whole ---
+ * Files are opened O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY and read to
+ * end of file, never by st_size (0 on /proc and cgroup files). O_NONBLOCK
+ * keeps a FIFO planted where a file was expected from hanging the caller: one
+ * without a writer reads as empty, one whose writer is silent fails EAGAIN. */
+#define UTIL_READ_REGULAR 1u  /* anything but a regular file fails with EINVAL */
+#define UTIL_READ_NOFOLLOW 2u /* a symlink as the last component fails with ELOOP */
+#define UTIL_READ_WAIT 4u     /* a pipe or FIFO is waited on (a config from <(...)) */
+
+/* Reads up to cap - 1 bytes of path into buf (cap > 0), NUL-terminated; the
+ * rest of a longer file is not read. Returns the length, or -1 with errno. */
+ssize_t util_read_into(const char *path, char *buf, size_t cap, unsigned flags);
+
+/* The whole file as a malloc'd NUL-terminated string (length in *len when len
+ * is not NULL); NULL with errno, EFBIG when it holds more than max bytes. */
+char *util_read_file(const char *path, size_t max, unsigned flags, size_t *len);
+
+/* write(2) until all of buf is written, through EINTR and short writes.
+ * 0, or -1 with errno (EIO when the file takes no more bytes). */
+int util_write_all(int fd, const void *buf, size_t len);
+
+/* --- growable arrays ---
+ * Room for at least need items of size bytes in items (NULL: none yet), whose
+ * capacity is *cap: returns the array, moved or not, with *cap updated; or
+ * NULL with errno ENOMEM, items and *cap untouched. Capacity doubles from 8. */
+void *util_grow(void *items, size_t *cap, size_t need, size_t size);
+
+/* --- numbers, by hand so no locale changes them --- */
+
+/* Decimal digits at *p, advancing past them. -1 with errno EINVAL when there
+ * are none, ERANGE when the value passes 2^64 - 1 (*p is then not moved). */
+int util_digits_u64(const char **p, uint64_t *out);
+
+/* s is digits only and its value at most max. 0, or -1 with errno. */
+int util_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* A non-negative decimal "12", "12.5" or ".5": the whole part, and the first
+ * fraction digits (up to frac_scale_max, a power of ten) as frac / scale. */
+struct util_decimal {
+    uint64_t whole;
+    uint64_t frac;
+    uint64_t scale; /* 10^(fraction digits kept); 1 when none */
+    bool has_frac;
+};
+/* At *p, advancing past it. -1 with errno EINVAL or ERANGE, *p not moved. */
+int util_read_decimal(const char **p, uint64_t frac_scale_max, struct util_decimal *d);
+
+/* --- KEY=VALUE vectors (environments) --- */
+
+/* Index of the first entry of the NULL-terminated vector env whose key is the
+ * klen bytes at key, or -1. */
+long util_env_index(char *const *env, const char *key, size_t klen);
+/* The value of key (NUL-terminated) in env, or NULL when absent. */
+const char *util_env_get(char *const *env, const char *key);
+
+/* --- time --- */
+
+/* CLOCK_REALTIME in milliseconds: timestamps for people, never for timeouts
+ * (the loop's monotonic loop_now_ms is for those). */
+long long util_realtime_ms(void);
+
+#endif

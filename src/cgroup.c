@@ -1,0 +1,646 @@
+/* cgroup: the backend under the memory monitor. Finds our cgroup's memory
+ * files (from /proc/self/cgroup and mountinfo, on v1, v2 and hybrid hosts),
+ * knows each version's file names, parses their text and takes one reading.
+ * It keeps no state between readings and decides nothing: tiers, timers and
+ * watches are memory.c's.
+ *
+ * Nothing here may take resil-init down: cgroup files are read defensively and
+ * anything odd only fails the reading, with the reason in words. */
+#include "resil/cgroup.h"
+#include "resil/cgroup_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include "resil/log.h"
+#include "resil/util.h"
+
+/* musl-gcc has no <linux/magic.h>. */
+#define CGROUP2_SUPER_MAGIC_VALUE 0x63677270UL
+
+/* The kernel reports "no limit" in v1 as PAGE_COUNTER_MAX rounded to a page
+ * (9223372036854771712 and friends); nothing real comes near 2^62. */
+#define UNLIMITED_FROM (UINT64_C(1) << 62)
+
+/* memory.stat is ~2 KiB on current kernels; room to grow without a realloc. */
+#define READ_CAP 16384
+/* /proc/self/mountinfo can be long on busy hosts, but never this long. */
+#define TEXT_MAX (4u << 20)
+/* PSI averages have two decimals; more digits are read but not kept. */
+#define DECIMAL_SCALE_MAX 1000000000u
+
+/* ------------------------------------------------------------------------ */
+/* Parsers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static const char *line_end(const char *line)
+{
+    const char *nl = strchr(line, '\n');
+    return nl ? nl : line + strlen(line);
+}
+
+static const char *skip_spaces(const char *p)
+{
+    while (is_space(*p))
+        p++;
+    return p;
+}
+
+int cgroup_parse_u64(const char *text, uint64_t *out)
+{
+    uint64_t v;
+    if (!text || !out)
+        return -1;
+    const char *p = skip_spaces(text);
+    if (util_digits_u64(&p, &v) < 0 || *skip_spaces(p) != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cgroup_parse_limit(const char *text, uint64_t *bytes, bool *unlimited)
+{
+    uint64_t v;
+    if (!text || !bytes || !unlimited)
+        return -1;
+    const char *p = skip_spaces(text);
+    if (strncmp(p, "max", 3) == 0 && *skip_spaces(p + 3) == '\0') {
+        *bytes = UINT64_MAX;
+        *unlimited = true;
+        return 0;
+    }
+    if (cgroup_parse_u64(text, &v) < 0)
+        return -1;
+    *unlimited = v >= UNLIMITED_FROM;
+    *bytes = *unlimited ? UINT64_MAX : v;
+    return 0;
+}
+
+/* 1: found and parsed, 0: no such key, -1: the key's value is garbage. */
+static int keyed_lookup(const char *text, const char *key, uint64_t *out)
+{
+    size_t klen = strlen(key);
+    for (const char *line = text; line && *line;) {
+        const char *next = strchr(line, '\n');
+        if (strncmp(line, key, klen) == 0 && (line[klen] == ' ' || line[klen] == '\t')) {
+            const char *p = line + klen;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            uint64_t v;
+            if (util_digits_u64(&p, &v) < 0)
+                return -1;
+            while (*p == ' ' || *p == '\t' || *p == '\r')
+                p++;
+            if (*p != '\n' && *p != '\0')
+                return -1;
+            *out = v;
+            return 1;
+        }
+        line = next ? next + 1 : NULL;
+    }
+    return 0;
+}
+
+int cgroup_parse_keyed(const char *text, const char *key, uint64_t *out)
+{
+    if (!text || !key || !*key || !out)
+        return -1;
+    return keyed_lookup(text, key, out) == 1 ? 0 : -1;
+}
+
+/* A non-negative decimal like "12.34"; by hand, so no locale can change the point. */
+static int parse_decimal(const char *p, double *out)
+{
+    struct util_decimal d;
+    if (!is_digit(*p) || util_read_decimal(&p, DECIMAL_SCALE_MAX, &d) < 0)
+        return -1;
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\0')
+        return -1;
+    *out = (double)d.whole + (double)d.frac / (double)d.scale;
+    return 0;
+}
+
+int cgroup_parse_psi_some_avg10(const char *text, double *out)
+{
+    if (!text || !out)
+        return -1;
+    for (const char *line = text; line && *line;) {
+        const char *next = strchr(line, '\n');
+        if (strncmp(line, "some ", 5) == 0) {
+            for (const char *p = line + 5; *p && *p != '\n';) {
+                while (*p == ' ' || *p == '\t')
+                    p++;
+                if (strncmp(p, "avg10=", 6) == 0)
+                    return parse_decimal(p + 6, out);
+                while (*p && !is_space(*p))
+                    p++;
+            }
+            return -1;
+        }
+        line = next ? next + 1 : NULL;
+    }
+    return -1;
+}
+
+static int copy_str(char *out, size_t outlen, const char *s, size_t n)
+{
+    if (!out)
+        return 0;
+    if (n >= outlen)
+        return -1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* Is word one of the comma-separated items of list[0..len)? */
+static bool list_has(const char *list, size_t len, const char *word)
+{
+    size_t wlen = strlen(word);
+    const char *end = list + len;
+    for (const char *p = list; p < end;) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        size_t n = comma ? (size_t)(comma - p) : (size_t)(end - p);
+        if (n == wlen && memcmp(p, word, n) == 0)
+            return true;
+        p += n + 1;
+    }
+    return false;
+}
+
+int cgroup_parse_proc_cgroup(const char *text, char *v2_path, size_t v2len, char *v1_path,
+                             size_t v1len)
+{
+    bool found = false;
+    if (v2_path && v2len)
+        v2_path[0] = '\0';
+    if (v1_path && v1len)
+        v1_path[0] = '\0';
+    if (!text)
+        return -1;
+    for (const char *line = text; line && *line;) {
+        const char *eol = line_end(line);
+        const char *c1 = memchr(line, ':', (size_t)(eol - line));
+        const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(eol - c1 - 1)) : NULL;
+        if (c2) {
+            /* The path is everything after the second colon: it may hold colons. */
+            const char *path = c2 + 1;
+            size_t plen = (size_t)(eol - path);
+            bool v2 = c1 - line == 1 && line[0] == '0' && c2 == c1 + 1;
+            bool v1 = !v2 && list_has(c1 + 1, (size_t)(c2 - c1 - 1), "memory");
+            if ((v2 && copy_str(v2_path, v2len, path, plen) < 0) ||
+                (v1 && copy_str(v1_path, v1len, path, plen) < 0))
+                return -1;
+            found = found || v2 || v1;
+        }
+        line = *eol ? eol + 1 : NULL;
+    }
+    return found ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Locating the cgroup                                                       */
+/* ------------------------------------------------------------------------ */
+
+struct mount_entry {
+    char root[CGROUP_PATH_MAX];
+    char point[CGROUP_PATH_MAX];
+    char fstype[64];
+    char super[512];
+};
+
+/* One space-separated mountinfo field, with the kernel's \ooo escapes undone. */
+static const char *mi_field(const char *p, const char *eol, char *out, size_t outlen)
+{
+    size_t n = 0;
+    while (p < eol && *p == ' ')
+        p++;
+    for (; p < eol && *p != ' '; p++) {
+        char c = *p;
+        if (c == '\\' && eol - p >= 4 && p[1] >= '0' && p[1] <= '3' && is_digit(p[2]) &&
+            is_digit(p[3])) {
+            c = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+            p += 3;
+        }
+        if (n + 1 < outlen)
+            out[n++] = c;
+    }
+    if (outlen)
+        out[n] = '\0';
+    return p;
+}
+
+static bool mi_parse_line(const char *line, const char *eol, struct mount_entry *e)
+{
+    char skip[CGROUP_PATH_MAX];
+    const char *p = line;
+    for (int i = 0; i < 3; i++) /* id, parent, major:minor */
+        p = mi_field(p, eol, skip, sizeof skip);
+    p = mi_field(p, eol, e->root, sizeof e->root);
+    p = mi_field(p, eol, e->point, sizeof e->point);
+    do { /* mount options, then optional fields up to the "-" separator */
+        p = mi_field(p, eol, skip, sizeof skip);
+    } while (p < eol && strcmp(skip, "-") != 0);
+    if (strcmp(skip, "-") != 0)
+        return false;
+    p = mi_field(p, eol, e->fstype, sizeof e->fstype);
+    p = mi_field(p, eol, skip, sizeof skip); /* source */
+    mi_field(p, eol, e->super, sizeof e->super);
+    return e->point[0] == '/';
+}
+
+/* Is path inside the cgroup subtree root (component-wise)? */
+static bool path_under(const char *path, const char *root)
+{
+    size_t n = strlen(root);
+    if (strcmp(root, "/") == 0)
+        return path[0] == '/';
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+static bool mount_matches(const struct mount_entry *e, bool v2)
+{
+    if (v2)
+        return strcmp(e->fstype, "cgroup2") == 0;
+    return strcmp(e->fstype, "cgroup") == 0 && list_has(e->super, strlen(e->super), "memory");
+}
+
+/* The mount of the wanted hierarchy that holds cg_path, preferring the deepest
+ * subtree; any mount of it when none does (a cgroup namespace hides the path). */
+static bool find_mount(const char *mountinfo, bool v2, const char *cg_path,
+                       struct mount_entry *best)
+{
+    struct mount_entry *e = malloc(sizeof *e);
+    bool found = false, found_under = false;
+    if (!e)
+        return false;
+    for (const char *line = mountinfo; line && *line;) {
+        const char *eol = line_end(line);
+        if (mi_parse_line(line, eol, e) && mount_matches(e, v2)) {
+            bool under = path_under(cg_path, e->root);
+            if (!found || (under && (!found_under || strlen(e->root) > strlen(best->root)))) {
+                *best = *e;
+                found_under = under;
+            }
+            found = true;
+        }
+        line = *eol ? eol + 1 : NULL;
+    }
+    free(e);
+    return found;
+}
+
+static bool has_dotdot(const char *path)
+{
+    for (const char *p = path; (p = strstr(p, "..")) != NULL; p += 2)
+        if ((p == path || p[-1] == '/') && (p[2] == '/' || p[2] == '\0'))
+            return true;
+    return false;
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[CGROUP_PATH_MAX];
+    struct stat st;
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+        return false;
+    return stat(path, &st) == 0;
+}
+
+/* Our cgroup's directory under a mount; the mount root when the path is not
+ * visible there (cgroup namespaces show "/.." paths, bind mounts hide parents). */
+static void cgroup_dir(const struct mount_entry *mnt, const char *cg_path, char *out, size_t outlen)
+{
+    const char *rel = "";
+    if (!has_dotdot(cg_path) && path_under(cg_path, mnt->root))
+        rel = strcmp(mnt->root, "/") == 0 ? cg_path : cg_path + strlen(mnt->root);
+    while (*rel == '/')
+        rel++;
+    size_t n = (size_t)snprintf(out, outlen, "%s%s%s", mnt->point, *rel ? "/" : "", rel);
+    while (n > 1 && out[n - 1] == '/')
+        out[--n] = '\0';
+    if (n >= outlen || !is_dir(out))
+        snprintf(out, outlen, "%s", mnt->point);
+}
+
+struct locate_work {
+    char v2_path[CGROUP_PATH_MAX];
+    char v1_path[CGROUP_PATH_MAX];
+    struct mount_entry v2_mnt;
+    struct mount_entry v1_mnt;
+    char v2_dir[CGROUP_PATH_MAX];
+};
+
+static void set_location(struct cgroup_location *loc, int version, const char *dir, const char *top,
+                         const char *psi_dir)
+{
+    loc->version = version;
+    snprintf(loc->dir, sizeof loc->dir, "%s", dir);
+    snprintf(loc->top, sizeof loc->top, "%s", top);
+    snprintf(loc->psi_dir, sizeof loc->psi_dir, "%s", psi_dir);
+}
+
+int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_location *loc)
+{
+    if (!loc)
+        return -1;
+    memset(loc, 0, sizeof *loc);
+    struct locate_work *w = calloc(1, sizeof *w);
+    if (!w || !mountinfo ||
+        cgroup_parse_proc_cgroup(proc_cgroup, w->v2_path, sizeof w->v2_path, w->v1_path,
+                                 sizeof w->v1_path) < 0) {
+        free(w);
+        return -1;
+    }
+    bool v2 = w->v2_path[0] && find_mount(mountinfo, true, w->v2_path, &w->v2_mnt);
+    bool v1 = w->v1_path[0] && find_mount(mountinfo, false, w->v1_path, &w->v1_mnt);
+    if (v2)
+        cgroup_dir(&w->v2_mnt, w->v2_path, w->v2_dir, sizeof w->v2_dir);
+    /* Hybrid hosts: cgroup2 carries no memory controller, v1 does (README, "Memory and
+     * emergency mode"); the
+     * v2 cgroup may still offer memory.pressure. */
+    if (v2 && (!v1 || file_exists(w->v2_dir, "memory.max"))) {
+        set_location(loc, 2, w->v2_dir, w->v2_mnt.point, w->v2_dir);
+    } else if (v1) {
+        char dir[CGROUP_PATH_MAX];
+        cgroup_dir(&w->v1_mnt, w->v1_path, dir, sizeof dir);
+        set_location(loc, 1, dir, w->v1_mnt.point, v2 ? w->v2_dir : "");
+    }
+    free(w);
+    return loc->dir[0] ? 0 : -1;
+}
+
+/* Reads a whole text file into a malloc'd string, or NULL. */
+static char *read_text(const char *path)
+{
+    return util_read_file(path, TEXT_MAX, 0, NULL);
+}
+
+int cgroup_locate_self(const char *root, struct cgroup_location *loc)
+{
+    memset(loc, 0, sizeof *loc);
+    if (root) {
+        /* An explicit directory: files as they are there, layout by which exist. */
+        if (strlen(root) >= sizeof loc->dir)
+            return -1;
+        snprintf(loc->dir, sizeof loc->dir, "%s", root);
+        snprintf(loc->psi_dir, sizeof loc->psi_dir, "%s", root);
+        return 0;
+    }
+    char *cgroups = read_text("/proc/self/cgroup");
+    char *mountinfo = read_text("/proc/self/mountinfo");
+    int rc = cgroup_locate(cgroups, mountinfo, loc);
+    free(cgroups);
+    free(mountinfo);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading                                                                   */
+/* ------------------------------------------------------------------------ */
+
+struct layout {
+    int version;
+    const char *limit;
+    const char *usage;
+    const char *inactive_keys[2];
+    const char *hier_limit_key; /* memory.stat's own effective limit, v1 only */
+    const char *events;
+};
+
+static const struct layout layout_v2 = {
+    2, "memory.max", "memory.current", {"inactive_file", NULL}, NULL, "memory.events"};
+static const struct layout layout_v1 = {1,
+                                        "memory.limit_in_bytes",
+                                        "memory.usage_in_bytes",
+                                        {"total_inactive_file", "inactive_file"},
+                                        "hierarchical_memory_limit",
+                                        "memory.oom_control"};
+
+struct cgroup_reader {
+    struct cgroup_location loc;
+    char *buf; /* READ_CAP bytes for file contents */
+    char why[CGROUP_PATH_MAX + 128];
+};
+
+static int read_in(struct cgroup_reader *r, const char *dir, const char *name)
+{
+    char path[CGROUP_PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return util_read_into(path, r->buf, READ_CAP, 0) < 0 ? -1 : 0;
+}
+
+static int fail_errno(struct cgroup_reader *r, const char *dir, const char *name)
+{
+    snprintf(r->why, sizeof r->why, "cannot read %s/%s: %s", dir, name, strerror(errno));
+    return -1;
+}
+
+static int fail_garbage(struct cgroup_reader *r, const char *dir, const char *name)
+{
+    snprintf(r->why, sizeof r->why, "cannot parse %s/%s", dir, name);
+    return -1;
+}
+
+static const struct layout *layout_of(const struct cgroup_location *loc)
+{
+    if (loc->version == 2)
+        return &layout_v2;
+    if (loc->version == 1)
+        return &layout_v1;
+    if (file_exists(loc->dir, "memory.max") || file_exists(loc->dir, "memory.current"))
+        return &layout_v2;
+    if (file_exists(loc->dir, "memory.limit_in_bytes") ||
+        file_exists(loc->dir, "memory.usage_in_bytes"))
+        return &layout_v1;
+    return NULL;
+}
+
+/* A cgroup2 mount root (the host's root cgroup) has no memory.max: no limit. */
+static int read_own_limit(struct cgroup_reader *r, const struct layout *l, uint64_t *limit,
+                          bool *unlimited)
+{
+    const char *dir = r->loc.dir;
+    if (read_in(r, dir, l->limit) < 0) {
+        if (errno == ENOENT && l->version == 2 && r->loc.top[0] && strcmp(dir, r->loc.top) == 0) {
+            *limit = UINT64_MAX;
+            *unlimited = true;
+            return 0;
+        }
+        return fail_errno(r, dir, l->limit);
+    }
+    if (cgroup_parse_limit(r->buf, limit, unlimited) < 0)
+        return fail_garbage(r, dir, l->limit);
+    return 0;
+}
+
+/* The effective limit is the smallest on the way up to the mount point. A
+ * parent that cannot be read does not count: it is not ours to judge. */
+static void walk_parent_limits(struct cgroup_reader *r, const struct layout *l, uint64_t *limit)
+{
+    char path[CGROUP_PATH_MAX];
+    size_t top_len = strlen(r->loc.top);
+    if (!top_len || !path_under(r->loc.dir, r->loc.top))
+        return;
+    snprintf(path, sizeof path, "%s", r->loc.dir);
+    for (;;) {
+        char *slash = strrchr(path, '/');
+        if (strlen(path) <= top_len || !slash || slash == path)
+            return;
+        *slash = '\0';
+        uint64_t v;
+        bool unlimited;
+        if (read_in(r, path, l->limit) == 0 && cgroup_parse_limit(r->buf, &v, &unlimited) == 0 &&
+            !unlimited && v < *limit)
+            *limit = v;
+    }
+}
+
+static int read_inactive(struct cgroup_reader *r, const struct layout *l, uint64_t *limit,
+                         uint64_t *inactive)
+{
+    const char *dir = r->loc.dir;
+    int found = 0;
+    if (read_in(r, dir, "memory.stat") < 0)
+        return fail_errno(r, dir, "memory.stat");
+    for (size_t i = 0; i < 2 && l->inactive_keys[i] && found == 0; i++)
+        found = keyed_lookup(r->buf, l->inactive_keys[i], inactive);
+    if (found != 1)
+        return fail_garbage(r, dir, "memory.stat");
+    uint64_t hier;
+    if (l->hier_limit_key && keyed_lookup(r->buf, l->hier_limit_key, &hier) == 1 &&
+        hier < UNLIMITED_FROM && hier < *limit)
+        *limit = hier;
+    return 0;
+}
+
+/* Old kernels have no oom_kill line: that reads as none. */
+static int read_oom_kills(struct cgroup_reader *r, const struct layout *l, uint64_t *out)
+{
+    const char *dir = r->loc.dir;
+    *out = 0;
+    if (read_in(r, dir, l->events) < 0)
+        return errno == ENOENT ? 0 : fail_errno(r, dir, l->events);
+    if (keyed_lookup(r->buf, "oom_kill", out) < 0)
+        return fail_garbage(r, dir, l->events);
+    return 0;
+}
+
+/* Pressure is a bonus: a kernel booted with psi=0 fails the read (EOPNOTSUPP),
+ * which is no reason to give up the whole sample. */
+static double read_psi(struct cgroup_reader *r)
+{
+    double v;
+    if (!r->loc.psi_dir[0] || read_in(r, r->loc.psi_dir, "memory.pressure") < 0)
+        return -1;
+    if (cgroup_parse_psi_some_avg10(r->buf, &v) < 0) {
+        log_debug("memory: cannot parse %s/memory.pressure", r->loc.psi_dir);
+        return -1;
+    }
+    return v;
+}
+
+int cgroup_read(struct cgroup_reader *r, struct cgroup_memory *s)
+{
+    uint64_t limit, inactive;
+    bool unlimited;
+    memset(s, 0, sizeof *s);
+    s->psi_some_avg10 = -1;
+    if (!r->loc.dir[0]) {
+        snprintf(r->why, sizeof r->why, "no cgroup memory controller found");
+        return -1;
+    }
+    const struct layout *l = layout_of(&r->loc);
+    if (!l) {
+        snprintf(r->why, sizeof r->why, "no memory.max or memory.limit_in_bytes in %s", r->loc.dir);
+        return -1;
+    }
+    if (read_own_limit(r, l, &limit, &unlimited) < 0)
+        return -1;
+    if (read_in(r, r->loc.dir, l->usage) < 0)
+        return fail_errno(r, r->loc.dir, l->usage);
+    if (cgroup_parse_u64(r->buf, &s->usage_bytes) < 0)
+        return fail_garbage(r, r->loc.dir, l->usage);
+    if (read_inactive(r, l, &limit, &inactive) < 0 || read_oom_kills(r, l, &s->oom_kills) < 0)
+        return -1;
+    walk_parent_limits(r, l, &limit);
+    s->limited = limit < UNLIMITED_FROM;
+    s->limit_bytes = s->limited ? limit : 0;
+    s->working_set_bytes = s->usage_bytes > inactive ? s->usage_bytes - inactive : 0;
+    s->psi_some_avg10 = read_psi(r);
+    return 0;
+}
+
+struct cgroup_reader *cgroup_reader_new(const struct cgroup_location *loc)
+{
+    struct cgroup_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->buf = malloc(READ_CAP);
+    if (!r->buf) {
+        free(r);
+        return NULL;
+    }
+    if (loc)
+        r->loc = *loc;
+    return r;
+}
+
+const char *cgroup_reader_error(const struct cgroup_reader *r)
+{
+    return r->why;
+}
+
+static bool path_in(const char *dir, const char *name, char *out, size_t outlen)
+{
+    return dir[0] && (size_t)snprintf(out, outlen, "%s/%s", dir, name) < outlen;
+}
+
+bool cgroup_pressure_path(const struct cgroup_reader *r, char *out, size_t outlen)
+{
+    return path_in(r->loc.psi_dir, "memory.pressure", out, outlen);
+}
+
+/* v1's memory.oom_control cannot be polled (it wants cgroup.event_control and
+ * an eventfd, usually on a read-only mount); there OOM kills show up in readings. */
+bool cgroup_events_path(const struct cgroup_reader *r, char *out, size_t outlen)
+{
+    return layout_of(&r->loc) == &layout_v2 && path_in(r->loc.dir, "memory.events", out, outlen);
+}
+
+bool cgroup_fd_is_v2(int fd)
+{
+    struct statfs sfs;
+    return fstatfs(fd, &sfs) == 0 && (unsigned long)sfs.f_type == CGROUP2_SUPER_MAGIC_VALUE;
+}
+
+void cgroup_reader_free(struct cgroup_reader *r)
+{
+    if (!r)
+        return;
+    free(r->buf);
+    free(r);
+}

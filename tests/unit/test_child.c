@@ -1,0 +1,82 @@
+/* child: the record of the app (reaped, released), group signals that can
+ * never hit resil-init's own group, and exit codes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "resil/child.h"
+
+/* pgid 0 would be kill(0, sig): resil-init's own group. */
+static void no_group_is_never_our_group(void **state)
+{
+    (void)state;
+    signal(SIGUSR1, SIG_DFL);
+    errno = 0;
+    assert_int_equal(child_signal_group(0, SIGUSR1), -1);
+    assert_int_equal(errno, ESRCH);
+    assert_int_equal(child_signal_group(-5, SIGUSR1), -1);
+}
+
+static void a_group_gets_the_signal(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        pause();
+        _exit(0);
+    }
+    setpgid(pid, pid);
+    assert_int_equal(child_signal_group(pid, SIGTERM), 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGTERM);
+    assert_int_equal(child_status_code(status), 128 + SIGTERM);
+}
+
+static void reaped_reads_the_exec_error_and_forgets_the_app(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    int err = ENOENT;
+    assert_int_equal(write(p[1], &err, sizeof err), (ssize_t)sizeof err);
+    close(p[1]);
+    struct child_process c = {.pid = 42, .exec_error_fd = p[0]};
+    assert_int_equal(child_reaped(&c), ENOENT);
+    assert_int_equal(c.pid, 0);
+    assert_int_equal(c.exec_error_fd, -1);
+    assert_int_equal(fcntl(p[0], F_GETFD), -1); /* the pipe is closed */
+
+    /* exec worked: the pipe closed empty */
+    assert_int_equal(pipe(p), 0);
+    close(p[1]);
+    c = (struct child_process){.pid = 43, .exec_error_fd = p[0]};
+    assert_int_equal(child_reaped(&c), 0);
+    assert_int_equal(c.pid, 0);
+
+    c = CHILD_PROCESS_NONE;
+    assert_int_equal(child_reaped(&c), 0);
+    child_release(&c);
+    assert_int_equal(c.exec_error_fd, -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(no_group_is_never_our_group),
+        cmocka_unit_test(a_group_gets_the_signal),
+        cmocka_unit_test(reaped_reads_the_exec_error_and_forgets_the_app),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
