@@ -277,6 +277,7 @@ def healthy_run(init, tmp_path, body, extra=()):
         hs.set(body=body)
         run = init(["--state-dir", state, "--health-url", hs.url, "--health-interval", "100ms",
                     *extra, "--", *app(log)], pid1=False)
+        wait_start(log, run=run)  # its SIGTERM handler is in place
 
         def verdict_published():
             doc = lenient_json(state / "status.json")
