@@ -47,11 +47,14 @@ int child_spawn(const struct child_spawn *req, struct child_process *out)
 {
     *out = CHILD_PROCESS_NONE;
     int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        out->failed_call = "pipe2";
         return -1;
+    }
     bool give_terminal = owns_terminal();
     pid_t pid = fork();
     if (pid < 0) {
+        out->failed_call = "fork";
         int saved = errno;
         close(pipefd[0]);
         close(pipefd[1]);

@@ -333,8 +333,8 @@ static void start_app(struct supervisor *sup)
     int err = errno;
     appenv_free(env);
     if (rc < 0) {
-        finish(sup, 70, "resil-init failed: cannot start %s: fork: %s", sup->cfg->command[0],
-               strerror(err));
+        finish(sup, 70, "resil-init failed: cannot start %s: %s: %s", sup->cfg->command[0],
+               sup->app.failed_call ? sup->app.failed_call : "fork", strerror(err));
         return;
     }
     sup->app_pgid = sup->app.pid;
@@ -813,11 +813,18 @@ static int setup_health(struct supervisor *sup)
     char err[256] = "";
     sup->health = health_new(sup->loop, &opts, on_health_change, sup, err, sizeof err);
     if (!sup->health) {
-        log_error("resil-init failed: health check: %s", err);
+        snprintf(sup->reason, sizeof sup->reason, "cannot set up the health check: %s", err);
         return -1;
     }
     health_set_check_cb(sup->health, on_health_checked);
     return 0;
+}
+
+/* The reason line names what could not be had, and why. */
+static int setup_failed(struct supervisor *sup, const char *what)
+{
+    snprintf(sup->reason, sizeof sup->reason, "cannot set up %s: %s", what, strerror(errno));
+    return -1;
 }
 
 static int setup(struct supervisor *sup, const struct resil_config *cfg, char **envp)
@@ -832,26 +839,21 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
         log_warn("cannot set parent-death signal: %s", strerror(errno));
     if (supervisor_restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms) <
         0) {
-        log_error("resil-init failed: no memory for a restart budget of %u (--max-restarts)",
-                  cfg->max_restarts);
-        return -1;
+        return setup_failed(sup, "the restart budget (--max-restarts)");
     }
     sup->loop = loop_new();
+    if (!sup->loop)
+        return setup_failed(sup, "the event loop (epoll)");
     sup->signals = signals_setup();
-    if (!sup->loop || !sup->signals) {
-        log_error("resil-init failed: cannot set up the event loop: %s", strerror(errno));
-        return -1;
-    }
-    if (loop_add_fd(sup->loop, signals_fd(sup->signals), EPOLLIN, on_signal_fd, sup) < 0)
-        return -1;
+    if (!sup->signals || loop_add_fd(sup->loop, signals_fd(sup->signals), EPOLLIN, on_signal_fd,
+                                     sup) < 0)
+        return setup_failed(sup, "signal handling (signalfd)");
     sup->grace_timer = loop_timer_new(sup->loop, on_grace_expired, sup);
     sup->backoff_timer = loop_timer_new(sup->loop, on_backoff_done, sup);
     sup->final_timer = loop_timer_new(sup->loop, on_final_grace, sup);
     if (!sup->grace_timer || !sup->backoff_timer || !sup->final_timer)
-        return -1;
+        return setup_failed(sup, "timers (timerfd)");
     sup->state_dir = status_dir_resolve(cfg->state_dir, true);
-    if (!sup->state_dir)
-        log_warn("no usable state directory: status.json is not written");
     setup_memory(sup);
     return setup_health(sup);
 }
@@ -879,7 +881,9 @@ int supervisor_run(const struct resil_config *cfg, char **envp)
     int code;
     if (setup(&sup, cfg, envp) < 0) {
         code = remap_exit_code(cfg, 70);
-        snprintf(sup.reason, sizeof sup.reason, "exit %d: resil-init failed to set up", code);
+        char desc[REASON_MAX - 32];
+        snprintf(desc, sizeof desc, "%.3900s", sup.reason[0] ? sup.reason : "cannot set up");
+        snprintf(sup.reason, sizeof sup.reason, "exit %d: resil-init failed: %s", code, desc);
         log_emit(LOG_LEVEL_ERROR, true, NULL, 0, "%s", sup.reason);
         write_termination_log(cfg, sup.reason);
     } else {

@@ -20,7 +20,8 @@ struct child_spawn {
 /* The app as child.c tracks it; the caller only reads pid (0: none runs). */
 struct child_process {
     pid_t pid;
-    int exec_error_fd; /* read end of the CLOEXEC pipe; -1 once drained */
+    int exec_error_fd;       /* read end of the CLOEXEC pipe; -1 once drained */
+    const char *failed_call; /* after child_spawn failed: "pipe2" or "fork" */
 };
 #define CHILD_PROCESS_NONE ((struct child_process){.pid = 0, .exec_error_fd = -1})
 
