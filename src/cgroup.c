@@ -134,6 +134,9 @@ static int parse_decimal(const char *p, double *out)
     return 0;
 }
 
+/* Every turn of the token loop moves p forward: any byte counts as a
+ * separator or as part of a token, so no byte (a '\r' from a FUSE or bind-mounted
+ * tree) can stall it. */
 int cgroup_parse_psi_some_avg10(const char *text, double *out)
 {
     if (!text || !out)
@@ -142,8 +145,10 @@ int cgroup_parse_psi_some_avg10(const char *text, double *out)
         const char *next = strchr(line, '\n');
         if (strncmp(line, "some ", 5) == 0) {
             for (const char *p = line + 5; *p && *p != '\n';) {
-                while (*p == ' ' || *p == '\t')
+                if (is_space(*p)) {
                     p++;
+                    continue;
+                }
                 if (strncmp(p, "avg10=", 6) == 0)
                     return parse_decimal(p + 6, out);
                 while (*p && !is_space(*p))
