@@ -137,10 +137,48 @@ char *status_to_json(const struct status_snapshot *s)
     return text;
 }
 
-static int make_dir(const char *path)
+/* Why path may not hold status.json, or NULL when it may. resil-init often
+ * runs as root and `probe` trusts what it reads: a directory that is a symlink,
+ * belongs to someone else or that others can write to would let them steer
+ * root's writes (a planted symlink) or forge the state a probe reports. */
+static const char *dir_problem(const char *path, char *buf, size_t len)
 {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
-        return access(path, W_OK);
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return strerror(errno);
+    if (S_ISLNK(st.st_mode))
+        return "it is a symbolic link";
+    if (!S_ISDIR(st.st_mode))
+        return "not a directory";
+    if (st.st_uid != geteuid()) {
+        snprintf(buf, len, "owned by uid %u, not by resil-init's uid %u", (unsigned)st.st_uid,
+                 (unsigned)geteuid());
+        return buf;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(buf, len, "writable by %s (mode %04o)",
+                 st.st_mode & S_IWOTH ? "others" : "its group", (unsigned)(st.st_mode & 07777));
+        return buf;
+    }
+    if (access(path, W_OK) < 0)
+        return strerror(errno);
+    return NULL;
+}
+
+/* 0 when path is (now) a directory status.json may be written in; otherwise
+ * -1, with one warning when warn (the last candidate). */
+static int usable_dir(const char *path, bool warn)
+{
+    char buf[96];
+    const char *problem = NULL;
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        problem = strerror(errno);
+    else
+        problem = dir_problem(path, buf, sizeof buf);
+    if (!problem)
+        return 0;
+    if (warn)
+        log_warn("state directory %s is not used: %s; status.json is not written", path, problem);
     return -1;
 }
 
@@ -156,39 +194,77 @@ static char *tmpdir_state_path(void)
 char *status_dir_resolve(const char *configured, bool create)
 {
     if (configured) {
-        if (create && make_dir(configured) < 0)
+        if (create && usable_dir(configured, true) < 0)
             return NULL;
         return strdup(configured);
     }
-    if (create ? make_dir("/run/resil-init") == 0
+    if (create ? usable_dir("/run/resil-init", false) == 0
                : access("/run/resil-init/" STATUS_FILE, R_OK) == 0)
         return strdup("/run/resil-init");
     char *fallback = tmpdir_state_path();
-    if (fallback && create && make_dir(fallback) < 0) {
+    if (fallback && create && usable_dir(fallback, true) < 0) {
         free(fallback);
         return NULL;
     }
     return fallback;
 }
 
+/* The temp file is created, never opened as found: O_EXCL and O_NOFOLLOW, so a
+ * name planted in the directory (a symlink to /etc/shadow) is removed, not
+ * written through. */
+static int create_temp(const char *tmp)
+{
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = open(tmp, flags, 0644);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+        fd = open(tmp, flags, 0644);
+    return fd;
+}
+
+static int write_file(const char *dir, const char *text)
+{
+    char tmp[4096], final[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, STATUS_FILE) >= sizeof tmp ||
+        (size_t)snprintf(final, sizeof final, "%s/%s", dir, STATUS_FILE) >= sizeof final) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = create_temp(tmp);
+    if (fd < 0)
+        return -1;
+    int rc = util_write_all(fd, text, strlen(text)) == 0 && util_write_all(fd, "\n", 1) == 0 ? 0
+                                                                                              : -1;
+    int saved = errno;
+    if (close(fd) < 0 && rc == 0) {
+        rc = -1;
+        saved = errno;
+    }
+    if (rc == 0 && rename(tmp, final) < 0) {
+        rc = -1;
+        saved = errno;
+    }
+    if (rc < 0)
+        unlink(tmp);
+    errno = saved;
+    return rc;
+}
+
+/* One warning per breakage (a full disk fails every write), one line when it
+ * works again: a status file that stopped changing must not go unexplained. */
+static int last_write_errno;
+
 int status_write(const char *dir, const struct status_snapshot *s)
 {
     char *text = status_to_json(s);
-    char tmp[4096], final[4096];
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, STATUS_FILE);
-    snprintf(final, sizeof final, "%s/%s", dir, STATUS_FILE);
-    int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-    int rc = -1;
-    if (fd >= 0) {
-        rc = util_write_all(fd, text, strlen(text)) == 0 && util_write_all(fd, "\n", 1) == 0 ? 0
-                                                                                             : -1;
-        rc = close(fd) == 0 ? rc : -1;
-        if (rc == 0)
-            rc = rename(tmp, final);
-        if (rc < 0)
-            unlink(tmp);
-    }
+    int rc = text ? write_file(dir, text) : -1;
+    int err = rc < 0 ? (text ? errno : ENOMEM) : 0;
     free(text);
+    if (err && err != last_write_errno)
+        log_warn("cannot write %s/%s: %s; it may be out of date", dir, STATUS_FILE, strerror(err));
+    else if (!err && last_write_errno)
+        log_info("%s/%s is written again", dir, STATUS_FILE);
+    last_write_errno = err;
+    errno = err;
     return rc;
 }
 
