@@ -37,6 +37,11 @@
 
 #define REASON_MAX 4000 /* the termination log's line stays under Kubernetes' 4096 */
 #define DESC_MAX 1024
+#define SIGNALS_PER_TURN 64
+/* How often a restart looks again at an old group that SIGKILL has been sent
+ * to: its last members may die as zombies of a parent outside the group,
+ * which sends resil-init no SIGCHLD. */
+#define GROUP_RECHECK_MS 50
 
 /* Why resil-init is stopping the app that runs. */
 enum stop_cause {
@@ -664,8 +669,12 @@ static void on_signal_fd(struct loop *loop, int fd, uint32_t events, void *data)
     (void)fd;
     (void)events;
     struct supervisor *sup = data;
+    /* A bounded batch per turn: the signalfd stays readable (level-triggered)
+     * and is served again next turn, after the timers and sockets that are
+     * ready too. Draining it whole would let a flood of real-time signals
+     * starve the grace timer and the health checks. */
     int sig;
-    while ((sig = signals_next(sup->signals)) != 0)
+    for (int n = 0; n < SIGNALS_PER_TURN && (sig = signals_next(sup->signals)) != 0; n++)
         handle_signal(sup, sig);
 }
 
