@@ -113,11 +113,6 @@ bool child_reap_all(void (*on_exit)(void *ctx, pid_t pid, int status), void *ctx
     }
 }
 
-bool child_group_alive(pid_t pgid)
-{
-    return pgid > 0 && (kill(-pgid, 0) == 0 || errno == EPERM);
-}
-
 static bool child_pid_list_has(const struct child_pid_list *l, pid_t pid)
 {
     for (size_t i = 0; i < l->count; i++)
@@ -141,9 +136,9 @@ void child_pid_list_free(struct child_pid_list *l)
     memset(l, 0, sizeof *l);
 }
 
-/* The process group from /proc/PID/stat; the command name may hold ')' so the
- * fields are read after the last one. -1 when the process is gone. */
-static pid_t process_group_of(pid_t pid)
+/* State letter and process group from /proc/PID/stat; the command name may
+ * hold ')' so the fields are read after the last one. -1 when it is gone. */
+static int process_stat(pid_t pid, char *state, pid_t *group)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -156,11 +151,56 @@ static pid_t process_group_of(pid_t pid)
         return -1;
     buf[n] = '\0';
     const char *close_paren = strrchr(buf, ')');
-    char state;
-    int parent, group;
-    if (!close_paren || sscanf(close_paren + 1, " %c %d %d", &state, &parent, &group) != 3)
+    int parent, g;
+    if (!close_paren || sscanf(close_paren + 1, " %c %d %d", state, &parent, &g) != 3)
         return -1;
-    return (pid_t)group;
+    *group = (pid_t)g;
+    return 0;
+}
+
+static pid_t process_group_of(pid_t pid)
+{
+    char state;
+    pid_t group;
+    return process_stat(pid, &state, &group) == 0 ? group : -1;
+}
+
+/* /proc shows the processes of the PID namespace it was mounted for, which
+ * need not be ours (`unshare --pid` without a new /proc): then its pids are
+ * not the ones kill() takes. */
+static bool proc_is_ours(void)
+{
+    char self[32], want[32];
+    ssize_t n = readlink("/proc/self", self, sizeof self - 1);
+    if (n <= 0)
+        return false;
+    self[n] = '\0';
+    snprintf(want, sizeof want, "%d", (int)getpid());
+    return strcmp(self, want) == 0;
+}
+
+/* kill(-pgid, 0) finds zombies too. A member of the old group that died as
+ * the child of a process outside it stays a zombie as long as that parent
+ * does not reap it, and would hold a restart back forever: such members do
+ * not count. Without a /proc of our own, kill's word is taken. */
+bool child_group_alive(pid_t pgid)
+{
+    if (pgid <= 0 || (kill(-pgid, 0) < 0 && errno != EPERM))
+        return false;
+    DIR *proc = proc_is_ours() ? opendir("/proc") : NULL;
+    if (!proc)
+        return true;
+    bool alive = false;
+    struct dirent *de;
+    while (!alive && (de = readdir(proc)) != NULL) {
+        char state;
+        pid_t group;
+        if (isdigit((unsigned char)de->d_name[0]) &&
+            process_stat((pid_t)atoi(de->d_name), &state, &group) == 0 && group == pgid)
+            alive = state != 'Z' && state != 'X';
+    }
+    closedir(proc);
+    return alive;
 }
 
 static void signal_child_once(pid_t pid, pid_t app_pgid, int sig, struct child_pid_list *already)

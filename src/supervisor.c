@@ -92,6 +92,7 @@ struct supervisor {
 
     /* between runs */
     bool restart_pending;    /* waiting for the old group to empty */
+    bool old_group_killed;   /* it got SIGKILL: the grace timer re-checks it */
     const char *next_reason; /* RESIL_RESTART_REASON of the next start */
     struct supervisor_restart_budget budget;
     unsigned backoff_step;
@@ -380,11 +381,19 @@ static void begin_stop(struct supervisor *sup, enum stop_cause cause, int sig, b
     set_state(sup, unhealthy ? STATUS_APP_UNHEALTHY : STATUS_APP_STOPPING);
 }
 
+static void after_reap(struct supervisor *sup, bool no_children_left);
+
 static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *data)
 {
     (void)loop;
     (void)timer;
     struct supervisor *sup = data;
+    if (sup->old_group_killed) {
+        after_reap(sup, false);
+        if (sup->restart_pending)
+            loop_timer_arm(sup->grace_timer, GROUP_RECHECK_MS);
+        return;
+    }
     char grace[32];
     config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
     if (sup->app.pid > 0) {
@@ -397,6 +406,10 @@ static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *
                  grace);
     }
     child_signal_group(sup->app_pgid, SIGKILL);
+    if (sup->restart_pending && sup->app.pid <= 0) {
+        sup->old_group_killed = true;
+        loop_timer_arm(sup->grace_timer, GROUP_RECHECK_MS);
+    }
 }
 
 /* --- restarts --- */
@@ -448,6 +461,7 @@ static void schedule_restart(struct supervisor *sup, const char *reason, int giv
 static void enter_backoff(struct supervisor *sup)
 {
     sup->restart_pending = false;
+    sup->old_group_killed = false;
     loop_timer_disarm(sup->grace_timer);
     uint64_t delay = supervisor_backoff_delay_ms(sup->cfg->backoff_min_ms, sup->cfg->backoff_max_ms,
                                                  sup->backoff_step);

@@ -43,7 +43,8 @@ int child_signal_group(pid_t pgid, int sig);
  * Returns true when resil-init has no children left at all. */
 bool child_reap_all(void (*on_exit)(void *ctx, pid_t pid, int status), void *ctx);
 
-/* Whether any process of the group still exists. */
+/* Whether any process of the group is still alive: zombies do not count
+ * (one whose parent never reaps it would count forever). */
 bool child_group_alive(pid_t pgid);
 
 /* Signals what is left: as PID 1 every other process of the namespace; as a

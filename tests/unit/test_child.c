@@ -71,12 +71,37 @@ static void reaped_reads_the_exec_error_and_forgets_the_app(void **state)
     assert_int_equal(c.exec_error_fd, -1);
 }
 
+/* A group whose only member is a zombie nobody reaps is not alive: a restart
+ * must not wait on it forever. A live member keeps it alive. */
+static void a_zombie_does_not_keep_a_group_alive(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        pause();
+        _exit(0);
+    }
+    setpgid(pid, pid);
+    assert_true(child_group_alive(pid));
+    kill(pid, SIGKILL);
+    siginfo_t info;
+    /* Wait until it is a zombie, but leave it unreaped (WNOWAIT). */
+    assert_int_equal(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0);
+    assert_false(child_group_alive(pid));
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_false(child_group_alive(pid));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(no_group_is_never_our_group),
         cmocka_unit_test(a_group_gets_the_signal),
         cmocka_unit_test(reaped_reads_the_exec_error_and_forgets_the_app),
+        cmocka_unit_test(a_zombie_does_not_keep_a_group_alive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
