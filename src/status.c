@@ -290,16 +290,21 @@ static char *read_status_file(const char *cmd, const char *configured_dir)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir ? dir : ".", STATUS_FILE);
     free(dir);
-    /* Only a regular file: a FIFO or device there must not hang a probe. */
+    /* Only a regular file, not through a symlink: a FIFO or device there must
+     * not hang a probe, and a link must not make root print a file it names.
+     * resil-init only ever renames a regular file into place. */
     size_t n = 0;
-    char *buf = util_read_file(path, STATUS_READ_MAX, UTIL_READ_REGULAR, &n);
+    char *buf = util_read_file(path, STATUS_READ_MAX, UTIL_READ_REGULAR | UTIL_READ_NOFOLLOW, &n);
     if (!buf) {
         fprintf(stderr, "resil-init %s: no state file at %s: %s\n", cmd, path,
-                errno == EINVAL ? "not a regular file" : strerror(errno));
+                errno == EINVAL  ? "not a regular file"
+                : errno == ELOOP ? "a symbolic link, not resil-init's file"
+                                 : strerror(errno));
         return NULL;
     }
-    if (n == 0) {
-        fprintf(stderr, "resil-init %s: empty state file at %s\n", cmd, path);
+    const char *problem = n == 0 ? "it is empty" : strlen(buf) != n ? "it holds a NUL byte" : NULL;
+    if (problem) {
+        fprintf(stderr, "resil-init %s: %s is not a state file: %s\n", cmd, path, problem);
         free(buf);
         return NULL;
     }
@@ -316,8 +321,8 @@ int status_command(int argc, char **argv)
     if (!text)
         return 1;
     fputs(text, stdout);
-    size_t len = strlen(text); /* 0 when the file starts with a NUL byte */
-    if (len == 0 || text[len - 1] != '\n')
+    size_t len = strlen(text); /* never 0: read_status_file refuses that */
+    if (text[len - 1] != '\n')
         fputc('\n', stdout);
     free(text);
     return 0;
@@ -328,7 +333,8 @@ int status_command(int argc, char **argv)
 static bool supervisor_alive(const cJSON *root)
 {
     const cJSON *pid = cJSON_GetObjectItemCaseSensitive(root, "pid");
-    if (!cJSON_IsNumber(pid) || pid->valuedouble < 1)
+    /* Checked as a double first: converting one past INT_MAX is undefined. */
+    if (!cJSON_IsNumber(pid) || !(pid->valuedouble >= 1 && pid->valuedouble <= 4194304))
         return false;
     return kill((pid_t)pid->valuedouble, 0) == 0 || errno == EPERM;
 }
@@ -344,6 +350,11 @@ int status_probe_command(int argc, char **argv)
         return 1;
     cJSON *root = cJSON_Parse(text);
     free(text);
+    if (!cJSON_IsObject(root)) {
+        fprintf(stderr, "resil-init probe: the state file is not a JSON object\n");
+        cJSON_Delete(root);
+        return 1;
+    }
     const cJSON *app = cJSON_GetObjectItemCaseSensitive(root, "app");
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(app, "state");
     const char *name = cJSON_IsString(state) ? state->valuestring : "unknown";
