@@ -43,6 +43,21 @@ static void add_time(cJSON *obj, const char *key, long long realtime_ms)
     cJSON_AddStringToObject(obj, key, ts);
 }
 
+/* status.json is read by tools that reject invalid UTF-8: text that came from
+ * outside (a verdict, a URL) goes in as valid UTF-8 whatever its bytes. */
+static void add_text(cJSON *obj, const char *key, const char *text)
+{
+    size_t len = strlen(text);
+    char *clean = malloc(3 * len + 1); /* every byte may become U+FFFD */
+    if (!clean) {
+        cJSON_AddNullToObject(obj, key);
+        return;
+    }
+    util_utf8_copy(clean, 3 * len + 1, text, len);
+    cJSON_AddStringToObject(obj, key, clean);
+    free(clean);
+}
+
 static cJSON *last_exit_json(const struct status_exit *e)
 {
     if (!e->present)
@@ -57,7 +72,7 @@ static cJSON *last_exit_json(const struct status_exit *e)
             obj, "signal", config_signal_name(e->signal) ? config_signal_name(e->signal) : "?");
     else
         cJSON_AddNullToObject(obj, "signal");
-    cJSON_AddStringToObject(obj, "reason", e->reason);
+    add_text(obj, "reason", e->reason);
     add_time(obj, "at", e->at_ms);
     return obj;
 }
@@ -82,7 +97,7 @@ static cJSON *health_json(const struct status_snapshot *s)
     cJSON *h = cJSON_CreateObject();
     const struct health_state *st = s->health;
     if (s->health_url)
-        cJSON_AddStringToObject(h, "url", s->health_url);
+        add_text(h, "url", s->health_url);
     else
         cJSON_AddNullToObject(h, "url");
     cJSON_AddStringToObject(h, "status",
@@ -94,7 +109,7 @@ static cJSON *health_json(const struct status_snapshot *s)
     else
         cJSON_AddNullToObject(h, "last_http_status");
     if (st && st->last_verdict[0])
-        cJSON_AddStringToObject(h, "last_verdict", st->last_verdict);
+        add_text(h, "last_verdict", st->last_verdict);
     else
         cJSON_AddNullToObject(h, "last_verdict");
     return h;

@@ -200,7 +200,7 @@ static void publish(struct supervisor *sup)
         .restarts = sup->restarts,
         .emergency = sup->emergency,
         .last_exit = sup->last_exit,
-        .health_url = sup->cfg->health_url,
+        .health_url = sup->health ? health_shown_url(sup->health) : NULL,
         .health = sup->health ? health_get_state(sup->health) : NULL,
         .memory = sup->memory ? memory_current(sup->memory) : NULL,
     };
@@ -699,7 +699,7 @@ static void decide_unhealthy(struct supervisor *sup, const struct health_check_r
     const struct health_state *st = health_get_state(sup->health);
     char desc[DESC_MAX - 64];
     snprintf(desc, sizeof desc, "unhealthy: %u consecutive failed checks of %s (last: %s)",
-             st->consecutive_failures, sup->cfg->health_url,
+             st->consecutive_failures, health_shown_url(sup->health),
              last && last->error[0] ? last->error : "failed");
     bool may_restart = sup->cfg->on_unhealthy == CONFIG_ON_UNHEALTHY_RESTART &&
                        restart_allowed_by_policy(sup->cfg, true);
