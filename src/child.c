@@ -218,11 +218,11 @@ static void signal_child_once(pid_t pid, pid_t app_pgid, int sig, struct child_p
 /* resil-init's own children are listed per thread in /proc/self/task/TID/children:
  * reading those costs a few opens, where scanning /proc would read every process
  * of the host. */
-static void signal_children(pid_t app_pgid, int sig, struct child_pid_list *already)
+static bool signal_children(pid_t app_pgid, int sig, struct child_pid_list *already)
 {
     DIR *tasks = opendir("/proc/self/task");
     if (!tasks)
-        return;
+        return false;
     struct dirent *de;
     while ((de = readdir(tasks)) != NULL) {
         if (!isdigit((unsigned char)de->d_name[0]))
@@ -238,14 +238,15 @@ static void signal_children(pid_t app_pgid, int sig, struct child_pid_list *alre
         fclose(f);
     }
     closedir(tasks);
+    return true;
 }
 
-void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already)
+bool child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already)
 {
     if (pid1) {
         /* kill(-1) skips resil-init itself and reaches the whole namespace. */
         kill(-1, sig);
-        return;
+        return true;
     }
     /* Group members that are not yet resil-init's children (their parent is
      * alive) are reached through the group, once. */
@@ -254,7 +255,7 @@ void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid
         if (already)
             already->group_signalled = true;
     }
-    signal_children(app_pgid, sig, already);
+    return signal_children(app_pgid, sig, already);
 }
 
 int child_status_code(int status)

@@ -284,7 +284,10 @@ static void finish(struct supervisor *sup, int code, const char *fmt, ...)
         memory_watch(sup->memory, false);
     set_state(sup, STATUS_APP_EXITED);
 
-    child_signal_leftovers(sup->pid1, sup->app_pgid, SIGTERM, &sup->signalled);
+    if (!child_signal_leftovers(sup->pid1, sup->app_pgid, SIGTERM, &sup->signalled))
+        log_warn("cannot list the processes left behind (/proc/self/task: %s): only the app's "
+                 "process group gets SIGTERM",
+                 strerror(errno));
     loop_timer_arm(sup->final_timer, sup->cfg->grace_ms);
     if (!sup->reaping)
         reap_children(sup);
@@ -295,9 +298,17 @@ static void on_final_grace(struct loop *loop, struct loop_timer *timer, void *da
     (void)loop;
     (void)timer;
     struct supervisor *sup = data;
-    log_warn("processes left after the app outlived the grace period: sending SIGKILL");
     sup->leftovers_killed = true;
-    child_signal_leftovers(sup->pid1, sup->app_pgid, SIGKILL, NULL);
+    if (child_signal_leftovers(sup->pid1, sup->app_pgid, SIGKILL, NULL)) {
+        log_warn("processes left after the app outlived the grace period: sent SIGKILL");
+        return;
+    }
+    /* Without /proc a subreaper cannot find its children to kill them, and
+     * waiting for them would outlast every grace period: they are left to
+     * whoever reaps after resil-init. */
+    log_warn("processes left after the grace period cannot be found without /proc: SIGKILL "
+             "went to the app's process group only; exiting without waiting for the others");
+    complete(sup);
 }
 
 /* --- starting the app --- */
@@ -612,7 +623,8 @@ static void after_reap(struct supervisor *sup, bool no_children_left)
         }
         /* A subreaper learns of grandchildren only as their parents die. */
         if (!sup->pid1)
-            child_signal_leftovers(false, sup->app_pgid, sup->leftovers_killed ? SIGKILL : SIGTERM,
+            (void)child_signal_leftovers(false, sup->app_pgid,
+                                         sup->leftovers_killed ? SIGKILL : SIGTERM,
                                    sup->leftovers_killed ? NULL : &sup->signalled);
         return;
     }

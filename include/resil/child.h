@@ -56,7 +56,9 @@ struct child_pid_list {
     size_t count, cap;
     bool group_signalled; /* the app's group got the signal as a whole */
 };
-void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already);
+/* false (errno set) when the children could not be listed (no /proc): only the
+ * app's group was signalled then. */
+bool child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already);
 void child_pid_list_free(struct child_pid_list *l);
 
 /* Exit code by the README's "Exit codes" table: N, or 128+S. */
