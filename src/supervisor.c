@@ -537,11 +537,18 @@ static void end_by_itself(struct supervisor *sup, int status, const char *what,
 {
     bool failure = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     bool oom = failure && died_of_oom(sup, status, tier_before_exit);
+    /* An app that exited by itself after an OOM kill in its cgroup (one of its
+     * workers went) reports its own status; only a death by SIGKILL is the
+     * OOM killer's 137. */
+    bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
     const char *reason = oom ? "oom" : failure ? "crash" : "exit";
-    int code = oom ? 137 : child_status_code(status);
+    int code = oom && killed ? 137 : child_status_code(status);
     char desc[DESC_MAX];
-    if (oom)
+    if (oom && killed)
         snprintf(desc, sizeof desc, "OOM kill: %s after the kernel's OOM killer struck", what);
+    else if (oom)
+        snprintf(desc, sizeof desc, "%s after the kernel OOM-killed a process in its cgroup",
+                 what);
     else
         snprintf(desc, sizeof desc, "%s", what);
     record_exit(sup, status, reason);
