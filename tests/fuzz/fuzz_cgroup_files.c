@@ -4,7 +4,7 @@
 #include <stdbool.h>
 
 #include "fuzz_util.h"
-#include "resil/memory.h"
+#include "resil/cgroup_internal.h"
 
 static const char *const keys[] = {"inactive_file", "total_inactive_file",
                                    "hierarchical_memory_limit", "oom_kill", "max"};
@@ -15,11 +15,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t v;
     bool unlimited;
     double d;
-    (void)memory_parse_limit(text, &v, &unlimited);
-    (void)memory_parse_u64(text, &v);
+    (void)cgroup_parse_limit(text, &v, &unlimited);
+    (void)cgroup_parse_u64(text, &v);
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        (void)memory_parse_keyed(text, keys[i], &v);
-    if (memory_parse_psi_some_avg10(text, &d) == 0 && !(d >= 0))
+        (void)cgroup_parse_keyed(text, keys[i], &v);
+    if (cgroup_parse_psi_some_avg10(text, &d) == 0 && !(d >= 0))
         abort(); /* a pressure is a non-negative number */
     free(text);
     return 0;

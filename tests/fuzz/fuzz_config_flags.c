@@ -7,7 +7,7 @@
 
 #include "fuzz_util.h"
 #include "resil/config.h"
-#include "resil/health.h"
+#include "resil/health_internal.h"
 
 static bool names_a_file(char **words, size_t n)
 {

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 
 #include "fuzz_util.h"
-#include "resil/health.h"
+#include "resil/health_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         health_judge(status, body, size, truncated, field, verdict, sizeof verdict);
     if (!memchr(verdict, '\0', sizeof verdict))
         abort();
-    if ((status < 200 || status > 399) && v != VERDICT_FAIL)
+    if ((status < 200 || status > 399) && v != HEALTH_VERDICT_FAIL)
         abort();
     free(body);
     free(field);

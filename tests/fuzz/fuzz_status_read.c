@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = status_command(3, status_argv);
     if (rc != 0 && rc != 1)
         abort();
-    rc = probe_command(3, probe_argv);
+    rc = status_probe_command(3, probe_argv);
     if (rc != 0 && rc != 1)
         abort();
     return 0;
