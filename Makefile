@@ -18,7 +18,13 @@ LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/%.c=%)
+# Harnesses of parsers that come with branch sockets are built once their
+# module is in the tree.
+FUZZ_NEEDS_fuzz_listen_addr := include/resil/listen.h include/resil/metrics_http.h
+FUZZ_NEEDS_fuzz_metrics_request := include/resil/metrics_http.h
+FUZZ_NEEDS_fuzz_control_request := include/resil/control.h
+FUZZ_TARGETS := $(foreach t,$(FUZZ_SRCS:tests/fuzz/%.c=%),$(if $(filter-out $(wildcard \
+                  $(FUZZ_NEEDS_$(t))),$(FUZZ_NEEDS_$(t))),,$(t)))
 
 # Each flavour builds into its own directory: plain, with sanitizers (SAN=1),
 # or instrumented for libFuzzer with clang (FUZZ=1, see `make fuzz`).
