@@ -126,13 +126,15 @@ install: $(BIN)
 	install -D -m 0644 docs/resil-init.1 $(DESTDIR)$(PREFIX)/share/man/man1/resil-init.1
 
 lint:
-	clang-format --dry-run --Werror src/*.c include/resil/*.h tests/unit/*.c tests/unit/*.h examples/*.c
+	clang-format --dry-run --Werror src/*.c include/resil/*.h tests/unit/*.c tests/unit/*.h examples/*.c \
+	  tests/fuzz/*.c tests/fuzz/*.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -Iinclude src
 	clang-tidy --quiet $(SRCS) -- -std=gnu11 -Iinclude $(PKG_CFLAGS) -DRESIL_VERSION='"lint"'
 
 format:
-	clang-format -i src/*.c include/resil/*.h tests/unit/*.c tests/unit/*.h examples/*.c
+	clang-format -i src/*.c include/resil/*.h tests/unit/*.c tests/unit/*.h examples/*.c \
+	  tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
 	rm -rf build

@@ -1977,7 +1977,7 @@ static cJSON *json_option(const struct resil_config *cfg, const struct config_op
         return json_text(choice_name(o->choices, *(const int *)at));
     case CONFIG_TYPE_STRING:
         return o == &config_options[OPT_HEALTH_URL] ? json_url(*(char *const *)at)
-                                                     : json_text(*(char *const *)at);
+                                                    : json_text(*(char *const *)at);
     case CONFIG_TYPE_STRINGS:
     case CONFIG_TYPE_ENV:
         return json_strings(*(char **const *)at, *(const size_t *)cfield_at(cfg, o->aux_offset));

@@ -34,7 +34,7 @@ struct health {
 
     char *url;
     char *shown_url; /* url without its password: what logs and status.json show */
-    char *field; /* NULL: "status", then "overall_status" */
+    char *field;     /* NULL: "status", then "overall_status" */
     char *unix_socket;
     uint64_t interval_ms;
     uint64_t timeout_ms;
@@ -477,13 +477,13 @@ static void log_transition(const struct health *h, enum health_status from, enum
     enum log_level level = to == HEALTH_STATUS_UNHEALTHY ? LOG_LEVEL_WARN : LOG_LEVEL_INFO;
     if (to == HEALTH_STATUS_UNHEALTHY)
         log_emit(level, false, fields, sizeof fields / sizeof fields[0],
-                 "health: %s is unhealthy after %u consecutive failed check%s (last: %s)", h->shown_url,
-                 h->state.consecutive_failures, h->state.consecutive_failures == 1 ? "" : "s",
-                 r->error);
+                 "health: %s is unhealthy after %u consecutive failed check%s (last: %s)",
+                 h->shown_url, h->state.consecutive_failures,
+                 h->state.consecutive_failures == 1 ? "" : "s", r->error);
     else
         log_emit(level, false, fields, sizeof fields / sizeof fields[0],
-                 "health: %s is %s (HTTP %ld%s%s)", h->shown_url, health_status_name(to), r->http_status,
-                 r->verdict_text[0] ? ", verdict " : "", r->verdict_text);
+                 "health: %s is %s (HTTP %ld%s%s)", h->shown_url, health_status_name(to),
+                 r->http_status, r->verdict_text[0] ? ", verdict " : "", r->verdict_text);
 }
 
 /* A passing "warning"/"degraded" is worth one line when it appears or clears,
@@ -673,7 +673,8 @@ static int copy_options(struct health *h, const struct health_options *o)
     h->start_period_ms = o->start_period_ms;
     h->retries = o->retries;
     h->body = malloc(HEALTH_BODY_MAX);
-    if (!h->url || !h->shown_url || (o->json_field && !h->field) || (o->unix_socket && !h->unix_socket) || !h->body)
+    if (!h->url || !h->shown_url || (o->json_field && !h->field) ||
+        (o->unix_socket && !h->unix_socket) || !h->body)
         return -1;
     return 0;
 }

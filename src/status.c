@@ -247,8 +247,8 @@ static int write_file(const char *dir, const char *text)
     int fd = create_temp(tmp);
     if (fd < 0)
         return -1;
-    int rc = util_write_all(fd, text, strlen(text)) == 0 && util_write_all(fd, "\n", 1) == 0 ? 0
-                                                                                              : -1;
+    int rc =
+        util_write_all(fd, text, strlen(text)) == 0 && util_write_all(fd, "\n", 1) == 0 ? 0 : -1;
     int saved = errno;
     if (close(fd) < 0 && rc == 0) {
         rc = -1;

@@ -547,8 +547,7 @@ static void end_by_itself(struct supervisor *sup, int status, const char *what,
     if (oom && killed)
         snprintf(desc, sizeof desc, "OOM kill: %s after the kernel's OOM killer struck", what);
     else if (oom)
-        snprintf(desc, sizeof desc, "%s after the kernel OOM-killed a process in its cgroup",
-                 what);
+        snprintf(desc, sizeof desc, "%s after the kernel OOM-killed a process in its cgroup", what);
     else
         snprintf(desc, sizeof desc, "%s", what);
     record_exit(sup, status, reason);
@@ -632,7 +631,7 @@ static void after_reap(struct supervisor *sup, bool no_children_left)
         if (!sup->pid1)
             (void)child_signal_leftovers(false, sup->app_pgid,
                                          sup->leftovers_killed ? SIGKILL : SIGTERM,
-                                   sup->leftovers_killed ? NULL : &sup->signalled);
+                                         sup->leftovers_killed ? NULL : &sup->signalled);
         return;
     }
     if (sup->restart_pending && sup->app.pid == 0 && !child_group_alive(sup->app_pgid)) {
@@ -887,8 +886,8 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
     if (!sup->loop)
         return setup_failed(sup, "the event loop (epoll)");
     sup->signals = signals_setup();
-    if (!sup->signals || loop_add_fd(sup->loop, signals_fd(sup->signals), EPOLLIN, on_signal_fd,
-                                     sup) < 0)
+    if (!sup->signals ||
+        loop_add_fd(sup->loop, signals_fd(sup->signals), EPOLLIN, on_signal_fd, sup) < 0)
         return setup_failed(sup, "signal handling (signalfd)");
     sup->grace_timer = loop_timer_new(sup->loop, on_grace_expired, sup);
     sup->backoff_timer = loop_timer_new(sup->loop, on_backoff_done, sup);

@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     enum control_command cmd = CONTROL_UNKNOWN;
     for (size_t n = 0; n + 1 <= size; n++) {
         int rc = control_parse_request(buf, n, false, &cmd);
-        if (rc < -1 || rc > 1 || (rc == 1 && cmd != CONTROL_RESTART && cmd != CONTROL_METRICS &&
-                                  cmd != CONTROL_UNKNOWN))
+        if (rc < -1 || rc > 1 ||
+            (rc == 1 && cmd != CONTROL_RESTART && cmd != CONTROL_METRICS && cmd != CONTROL_UNKNOWN))
             abort();
     }
     int rc = control_parse_request(buf, size - 1, eof, &cmd);

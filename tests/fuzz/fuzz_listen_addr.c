@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (!memchr(err, '\0', sizeof err) || strchr(err, '\n')) {
         abort(); /* one line, terminated */
     }
-    if ((listen_validate(text, err, sizeof err) == 0) != (listen_parse(text, &a, err, sizeof err) == 0))
+    if ((listen_validate(text, err, sizeof err) == 0) !=
+        (listen_parse(text, &a, err, sizeof err) == 0))
         abort(); /* the config row's check and the parser agree */
     (void)metrics_http_validate(text, err, sizeof err);
     free(text);
