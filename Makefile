@@ -68,7 +68,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_OBJS) | $(BUIL
 $(BUILD)/examples/%: examples/%.c | $(BUILD)/examples
 	$(CC) -std=gnu11 $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
-build/fuzz/bin/%: tests/fuzz/%.c tests/fuzz/fuzz_util.h $(LIB_OBJS) | build/fuzz/bin
+build/fuzz/bin/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_OBJS) | build/fuzz/bin
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
 $(BUILD)/obj $(BUILD)/tests $(BUILD)/examples build/fuzz/bin:

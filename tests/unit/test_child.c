@@ -25,9 +25,9 @@ static void no_group_is_never_our_group(void **state)
     assert_int_equal(child_signal_group(-5, SIGUSR1), -1);
 }
 
-static void a_group_gets_the_signal(void **state)
+/* A child that leads a process group of its own and waits for a signal. */
+static pid_t fork_group_leader(void)
 {
-    (void)state;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -36,6 +36,13 @@ static void a_group_gets_the_signal(void **state)
         _exit(0);
     }
     setpgid(pid, pid);
+    return pid;
+}
+
+static void a_group_gets_the_signal(void **state)
+{
+    (void)state;
+    pid_t pid = fork_group_leader();
     assert_int_equal(child_signal_group(pid, SIGTERM), 0);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -76,14 +83,7 @@ static void reaped_reads_the_exec_error_and_forgets_the_app(void **state)
 static void a_zombie_does_not_keep_a_group_alive(void **state)
 {
     (void)state;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        setpgid(0, 0);
-        pause();
-        _exit(0);
-    }
-    setpgid(pid, pid);
+    pid_t pid = fork_group_leader();
     assert_true(child_group_alive(pid));
     kill(pid, SIGKILL);
     siginfo_t info;
