@@ -167,6 +167,10 @@ def soak_checks(binary, total, work):
 
 
 def section(binary, rows, commit):
+    try:
+        binary = str(Path(binary).resolve().relative_to(REPO))
+    except ValueError:
+        pass
     return "\n".join([
         "## Soak",
         "",
