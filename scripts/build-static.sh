@@ -1,5 +1,6 @@
 #!/bin/sh
-# Build build/resil-init-static: a fully static musl binary of resil-init.
+# Build build/resil-init-static: a fully static musl binary of resil-init,
+# for amd64 or (natively or cross-compiled) arm64: build/resil-init-static-arm64.
 #
 # libcurl and cJSON are built from Debian's *source* packages (with Debian's
 # patches applied by dpkg-source) into a private prefix under build/deps/, so
@@ -9,14 +10,21 @@
 # exactly what the image ships.  Steps whose output already exists are skipped;
 # delete build/deps/ to start over.
 #
-# Usage: sh scripts/build-static.sh [--deps-only]
+# Usage: sh scripts/build-static.sh [--deps-only] [--arch ARCH] [--output FILE]
 #   --deps-only      only build libcurl and cJSON into build/deps/prefix (the
 #                    Dockerfile uses it so the deps get their own cached layer)
+#   --arch ARCH      amd64 or arm64, Debian's names (default, or empty: this
+#                    machine's). Another architecture than this machine's is
+#                    cross-compiled: its-gnu-gcc with musl-dev:ARCH's specs file
+#   --output FILE    the binary (default: build/resil-init-static for amd64,
+#                    build/resil-init-static-ARCH for another ARCH)
 # Environment:
 #   EXTRA_CFLAGS     added to the compile flags of src/*.c
 #   JOBS             parallel make jobs (default: number of CPUs)
-#   RESIL_DEPS_DIR   where deps are built (default: <repo>/build/deps)
+#   RESIL_DEPS_DIR   where deps are built (default: <repo>/build/deps for amd64,
+#                    <repo>/build/deps-ARCH for another ARCH)
 #   RESIL_NO_APT=1   never call apt-get (fail instead when something is missing)
+# The packages it needs are installed (or asked for) by scripts/deps.sh.
 set -eu
 
 log() { printf '==> build-static: %s\n' "$*" >&2; }
@@ -26,26 +34,53 @@ die() {
 }
 
 DEPS_ONLY=0
-for arg in "$@"; do
-	case $arg in
+ARCH=
+OUT=
+while [ $# -gt 0 ]; do
+	case $1 in
 	--deps-only) DEPS_ONLY=1 ;;
+	--arch | --output)
+		[ $# -ge 2 ] || die "$1 needs a value (try --help)"
+		if [ "$1" = --arch ]; then ARCH=$2; else OUT=$2; fi
+		shift
+		;;
+	--arch=*) ARCH=${1#*=} ;;
+	--output=*) OUT=${1#*=} ;;
 	-h | --help)
 		sed -n '2,/^set -eu/p' "$0" | sed -e '/^set -eu/d' -e 's/^# \{0,1\}//'
 		exit 0
 		;;
-	*) die "unknown argument: $arg (try --help)" ;;
+	*) die "unknown argument: $1 (try --help)" ;;
 	esac
+	shift
 done
 
 ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 
-DEPS=${RESIL_DEPS_DIR:-$ROOT/build/deps}
+# --- the target architecture ------------------------------------------------
+HOST_ARCH=$(dpkg --print-architecture 2>/dev/null) || case $(uname -m) in
+x86_64) HOST_ARCH=amd64 ;;
+aarch64) HOST_ARCH=arm64 ;;
+*) HOST_ARCH=$(uname -m) ;;
+esac
+ARCH=${ARCH:-$HOST_ARCH}
+case $ARCH in x86_64) ARCH=amd64 ;; aarch64) ARCH=arm64 ;; esac # uname -m's names
+# GNU triplet (Debian's cross compilers), musl's directory, what file(1) says
+case $ARCH in
+amd64) GNU_TRIPLET=x86_64-linux-gnu MUSL_TRIPLET=x86_64-linux-musl FILE_ARCH=x86-64 ;;
+arm64) GNU_TRIPLET=aarch64-linux-gnu MUSL_TRIPLET=aarch64-linux-musl FILE_ARCH='ARM aarch64' ;;
+*) die "unsupported --arch '$ARCH' (amd64 or arm64)" ;;
+esac
+if [ "$ARCH" = amd64 ]; then SUFFIX=; else SUFFIX=-$ARCH; fi
+
+DEPS=${RESIL_DEPS_DIR:-$ROOT/build/deps$SUFFIX}
 case $DEPS in /*) ;; *) DEPS=$ROOT/$DEPS ;; esac
 SRC=$DEPS/src
 PREFIX=$DEPS/prefix
-OUT=$ROOT/build/resil-init-static
-OBJ=$ROOT/build/static-obj
+OUT=${OUT:-$ROOT/build/resil-init-static$SUFFIX}
+case $OUT in /*) ;; *) OUT=$ROOT/$OUT ;; esac
+OBJ=$ROOT/build/static-obj$SUFFIX
 JOBS=${JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)}
 START=$(date +%s)
 
@@ -73,23 +108,13 @@ add_deb_src() {
 	APT_UPDATED=
 }
 
-# --- 2. tools --------------------------------------------------------------
-# command -> Debian package that provides it
-TOOLS='musl-gcc:musl-tools gcc:gcc gcc-ar:gcc gcc-ranlib:gcc gcc-nm:gcc make:make
-cmake:cmake pkg-config:pkg-config dpkg-source:dpkg-dev apt-get:apt patch:patch
-xz:xz-utils ar:binutils strip:binutils file:file'
-missing_pkgs=
-for pair in $TOOLS; do
-	cmd=${pair%%:*}
-	pkg=${pair#*:}
-	command -v "$cmd" >/dev/null 2>&1 || missing_pkgs="$missing_pkgs $pkg"
-done
-# musl's own headers and libc.a (musl-tools depends on musl-dev; be sure)
-have_musl_dev=
-for h in /usr/include/*-linux-musl*/stdio.h /usr/lib/musl/include/stdio.h; do
-	[ -f "$h" ] && have_musl_dev=1
-done
-[ -n "$have_musl_dev" ] || missing_pkgs="$missing_pkgs musl-dev"
+# --- 2. tools (scripts/deps.sh installs them when root, else says how) -----
+NEED_SOURCES=1
+[ -f "$PREFIX/lib/libcurl.a" ] && [ -f "$PREFIX/lib/libcjson.a" ] && NEED_SOURCES=0
+# the deb-src entry first, so that one apt-get update fetches both indexes
+[ "$NEED_SOURCES" = 0 ] || have_deb_src || { is_root && [ "${RESIL_NO_APT:-0}" != 1 ] && add_deb_src; } || true
+if [ "$ARCH" = "$HOST_ARCH" ]; then deps_target=static; else deps_target=static-$ARCH; fi
+sh "$ROOT/scripts/deps.sh" "$deps_target" >&2 || die "build tools missing (see above)"
 
 APT_UPDATED=
 apt_update() {
@@ -99,23 +124,6 @@ apt_update() {
 		die "apt-get update failed"
 	APT_UPDATED=1
 }
-
-NEED_SOURCES=1
-[ -f "$PREFIX/lib/libcurl.a" ] && [ -f "$PREFIX/lib/libcjson.a" ] && NEED_SOURCES=0
-
-if [ -n "$missing_pkgs" ]; then
-	if is_root && [ "${RESIL_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null 2>&1; then
-		log "installing missing build tools:$missing_pkgs"
-		# one apt-get update for both the tools and the source packages
-		[ "$NEED_SOURCES" = 0 ] || have_deb_src || add_deb_src
-		apt_update
-		# shellcheck disable=SC2086
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			$missing_pkgs >/dev/null || die "apt-get install$missing_pkgs failed"
-	else
-		die "missing build tools; as root run: apt-get update && apt-get install -y$missing_pkgs"
-	fi
-fi
 
 # $1 = source package name: download its .dsc and tarballs into $SRC (cached).
 # APT checks them against the signed Sources index; dpkg-source then says it
@@ -135,7 +143,9 @@ fetch_source() {
 	fi
 	have_deb_src || { add_deb_src && apt_update; }
 	log "source $1: apt-get source --download-only $1"
-	if ! apt_source "$1"; then
+	# quiet: APT's error is expected when the deb-src entry was added after
+	# the last apt-get update (scripts/deps.sh updates only for packages)
+	if ! apt_source "$1" 2>/dev/null; then
 		# deb-src present but its index not downloaded yet (e.g. a fresh image)
 		is_root || die "apt-get source $1 failed (not root, cannot run apt-get update)"
 		APT_UPDATED=
@@ -176,15 +186,53 @@ mkdir -p "$SRC" "$PREFIX"
 #    (its version is part of the stamps below).
 # Hardening is what Debian's gcc gives by default (no stack protector, no CET
 # by default; the static binary is not PIE): nothing is switched off here.
-# The linker keeps its defaults (-z separate-code, -z relro): no executable
-# headers or read-only data.
+# The linker keeps its defaults (-z separate-code, -z relro: no executable
+# headers or read-only data), but for arm64's relro, which musl never applies
+# in a static binary (see ARCH_LDFLAGS below).
 SIZE_CFLAGS='-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables -flto'
-GCC_AR=$(command -v gcc-ar) || die "gcc-ar not found"
-GCC_RANLIB=$(command -v gcc-ranlib) || die "gcc-ranlib not found"
-GCC_NM=$(command -v gcc-nm) || die "gcc-nm not found"
+
+# --- link flags of one architecture -----------------------------------------
+# arm64: ld aligns the end of PT_GNU_RELRO to the 64 KiB maximum page size,
+# which padded the file by ~42 KB (to 330 KB, over budget). musl applies RELRO
+# only in its dynamic loader, never in a static binary (nothing mprotect()s the
+# region: /proc/PID/maps shows it writable), so -z norelro drops padding and
+# nothing else; the segments stay 64 KiB-aligned for 16/64 KiB-page kernels.
+# amd64 (4 KiB pages) keeps the linker's defaults.
+case $ARCH in
+arm64) ARCH_LDFLAGS='-Wl,-z,norelro' ;;
+*) ARCH_LDFLAGS= ;;
+esac
+
+# --- the compiler: musl-gcc here, or the cross gcc with musl's specs file ----
+# The same flags for every architecture; only the tools' names differ.
+if [ "$ARCH" = "$HOST_ARCH" ]; then
+	CC=musl-gcc
+	TOOL_PREFIX=
+	CMAKE_CROSS=
+	CURL_CROSS=
+else
+	TOOL_PREFIX=$GNU_TRIPLET-
+	SPECS=/usr/lib/$MUSL_TRIPLET/musl-gcc.specs
+	[ -f "$SPECS" ] || die "$SPECS missing (package musl-dev:$ARCH)"
+	command -v "${TOOL_PREFIX}gcc" >/dev/null 2>&1 || die "${TOOL_PREFIX}gcc not found"
+	# what musl-gcc is on an $ARCH machine: one command for cmake and configure
+	mkdir -p "$DEPS/bin"
+	CC=$DEPS/bin/$MUSL_TRIPLET-gcc
+	printf '#!/bin/sh\nexec %s "$@" -specs "%s"\n' "${TOOL_PREFIX}gcc" "$SPECS" >"$CC.tmp"
+	chmod +x "$CC.tmp"
+	mv -f "$CC.tmp" "$CC"
+	CMAKE_CROSS="-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=${GNU_TRIPLET%%-*}"
+	CURL_CROSS="--host=$MUSL_TRIPLET --build=$(gcc -dumpmachine)"
+fi
+GCC_AR=$(command -v "${TOOL_PREFIX}gcc-ar") || die "${TOOL_PREFIX}gcc-ar not found"
+GCC_RANLIB=$(command -v "${TOOL_PREFIX}gcc-ranlib") || die "${TOOL_PREFIX}gcc-ranlib not found"
+GCC_NM=$(command -v "${TOOL_PREFIX}gcc-nm") || die "${TOOL_PREFIX}gcc-nm not found"
+STRIP=$(command -v "${TOOL_PREFIX}strip") || die "${TOOL_PREFIX}strip not found"
+CC_NAME=$(basename "$CC")
 # LTO bytecode is only readable by the compiler that wrote it
-TOOLCHAIN_ID=$(musl-gcc --version 2>/dev/null | head -n 1)
-[ -n "$TOOLCHAIN_ID" ] || die "musl-gcc --version failed"
+TOOLCHAIN_ID=$("$CC" --version 2>/dev/null | head -n 1)
+[ -n "$TOOLCHAIN_ID" ] || die "$CC --version failed"
+[ -z "$TOOL_PREFIX" ] || TOOLCHAIN_ID="$TOOLCHAIN_ID, musl $ARCH"
 
 # --- 3. cJSON (CMake, static) ----------------------------------------------
 CJSON_CFLAGS=$SIZE_CFLAGS
@@ -198,10 +246,11 @@ else
 	rm -f "$PREFIX/lib/libcjson.a" "$CJSON_STAMP"
 	fetch_source cjson
 	CJSON_DIR=$(unpack_source cjson)
-	log "cJSON: building $(basename "$CJSON_DIR") with musl-gcc"
+	log "cJSON: building $(basename "$CJSON_DIR") with $CC_NAME"
 	rm -rf "$DEPS/build-cjson"
-	cmake -S "$CJSON_DIR" -B "$DEPS/build-cjson" \
-		-DCMAKE_C_COMPILER=musl-gcc \
+	# shellcheck disable=SC2086
+	cmake -S "$CJSON_DIR" -B "$DEPS/build-cjson" $CMAKE_CROSS \
+		-DCMAKE_C_COMPILER="$CC" \
 		-DCMAKE_BUILD_TYPE=Release \
 		-DCMAKE_C_FLAGS_RELEASE='-Os -DNDEBUG' \
 		-DCMAKE_C_FLAGS="$CJSON_CFLAGS" \
@@ -272,7 +321,7 @@ CURL_OPTS='--disable-shared --enable-static --with-pic=no
 CURL_CFLAGS=$SIZE_CFLAGS
 CURL_STAMP=$PREFIX/lib/.libcurl-configure-options
 # shellcheck disable=SC2086
-CURL_OPTS_LINE="$(printf '%s ' $CURL_OPTS)CFLAGS=$CURL_CFLAGS AR=gcc-ar; cc=$TOOLCHAIN_ID"
+CURL_OPTS_LINE="$(printf '%s ' $CURL_OPTS $CURL_CROSS)CFLAGS=$CURL_CFLAGS AR=gcc-ar; cc=$TOOLCHAIN_ID"
 if [ -f "$PREFIX/lib/libcurl.a" ] && [ -f "$PREFIX/lib/pkgconfig/libcurl.pc" ] &&
 	[ "$(cat "$CURL_STAMP" 2>/dev/null)" = "$CURL_OPTS_LINE" ]; then
 	log "libcurl: $PREFIX/lib/libcurl.a exists, skipping"
@@ -281,7 +330,7 @@ else
 	rm -f "$PREFIX/lib/libcurl.a" "$CURL_STAMP"
 	fetch_source curl
 	CURL_DIR=$(unpack_source curl)
-	log "libcurl: configuring $(basename "$CURL_DIR") (HTTP only, no TLS) with musl-gcc"
+	log "libcurl: configuring $(basename "$CURL_DIR") (HTTP only, no TLS) with $CC_NAME"
 	# Configure in a separate directory; the patched tree's shipped configure is
 	# used as is (no autoreconf).
 	rm -rf "$DEPS/build-curl"
@@ -289,9 +338,9 @@ else
 	(
 		cd "$DEPS/build-curl"
 		# shellcheck disable=SC2086
-		CC=musl-gcc CFLAGS="$CURL_CFLAGS" AR="$GCC_AR" RANLIB="$GCC_RANLIB" NM="$GCC_NM" \
+		CC=$CC CFLAGS="$CURL_CFLAGS" AR="$GCC_AR" RANLIB="$GCC_RANLIB" NM="$GCC_NM" \
 			CPPFLAGS='' LDFLAGS='' LIBS='' PKG_CONFIG_LIBDIR="$PREFIX/lib/pkgconfig" PKG_CONFIG_PATH='' \
-			"$CURL_DIR/configure" --prefix="$PREFIX" --libdir="$PREFIX/lib" $CURL_OPTS
+			"$CURL_DIR/configure" --prefix="$PREFIX" --libdir="$PREFIX/lib" $CURL_OPTS $CURL_CROSS
 	) >"$DEPS/curl-configure.log" 2>&1 ||
 		{ tail -n 40 "$DEPS/curl-configure.log" >&2; die "libcurl: configure failed (log: $DEPS/curl-configure.log)"; }
 	log "libcurl: building lib/ (no curl tool, tests or docs)"
@@ -332,7 +381,7 @@ SRCS=$(ls src/*.c 2>/dev/null) || true
 CFLAGS_STATIC="-std=gnu11 $SIZE_CFLAGS -Wall -Wextra
 	-Werror=implicit-function-declaration -Werror=int-conversion
 	-Werror=incompatible-pointer-types ${EXTRA_CFLAGS:-}"
-log "resil-init $VERSION: compiling $(echo "$SRCS" | wc -w | tr -d ' ') files with musl-gcc"
+log "resil-init $VERSION ($ARCH): compiling $(echo "$SRCS" | wc -w | tr -d ' ') files with $CC_NAME"
 rm -rf "$OBJ"
 mkdir -p "$OBJ"
 objs=
@@ -340,23 +389,24 @@ failed=
 for src in $SRCS; do
 	obj=$OBJ/$(basename "$src" .c).o
 	# shellcheck disable=SC2086
-	if ! musl-gcc $CFLAGS_STATIC -Iinclude $PKG_CFLAGS -DRESIL_VERSION="\"$VERSION\"" \
+	if ! "$CC" $CFLAGS_STATIC -Iinclude $PKG_CFLAGS -DRESIL_VERSION="\"$VERSION\"" \
 		-c "$src" -o "$obj"; then
 		failed="$failed $src"
 	fi
 	objs="$objs $obj"
 done
-[ -z "$failed" ] || die "compiling with musl-gcc failed for:$failed"
+[ -z "$failed" ] || die "compiling with $CC_NAME failed for:$failed"
 
 log "linking $OUT (link-time optimisation over resil-init, libcurl and cJSON)"
 # The code is generated here, so the compile flags come again; one LTO
 # partition optimises the whole program at once (smaller, and deterministic).
 # shellcheck disable=SC2086
-musl-gcc -static $SIZE_CFLAGS -flto-partition=one ${EXTRA_CFLAGS:-} -Wl,--gc-sections \
+"$CC" -static $SIZE_CFLAGS -flto-partition=one ${EXTRA_CFLAGS:-} -Wl,--gc-sections $ARCH_LDFLAGS \
 	-o "$OUT.tmp" $objs $PKG_LIBS ||
 	die "static link failed"
 # symbols, and the compilers' .comment notes
-strip --strip-all -R .comment "$OUT.tmp" || die "strip $OUT.tmp failed"
+mkdir -p "$(dirname "$OUT")"
+"$STRIP" --strip-all -R .comment "$OUT.tmp" || die "strip $OUT.tmp failed"
 mv -f "$OUT.tmp" "$OUT"
 
 # --- 6. check --------------------------------------------------------------
@@ -366,6 +416,19 @@ if command -v file >/dev/null 2>&1; then
 	*"statically linked"* | *"static-pie linked"*) ;;
 	*) die "$OUT is not statically linked: $desc" ;;
 	esac
+	case $desc in
+	*"$FILE_ARCH"*) ;;
+	*) die "$OUT is not an $ARCH ($FILE_ARCH) binary: $desc" ;;
+	esac
+fi
+# runs here natively, or under qemu-user when it is installed
+if [ "$ARCH" = "$HOST_ARCH" ]; then
+	runner=
+else
+	runner=$(command -v "qemu-${GNU_TRIPLET%%-*}-static" 2>/dev/null) || runner=
+fi
+if [ "$ARCH" = "$HOST_ARCH" ] || [ -n "$runner" ]; then
+	$runner "$OUT" --version >/dev/null || die "$OUT --version failed${runner:+ (under $runner)}"
 fi
 size=$(wc -c <"$OUT" | tr -d ' ')
 log "done: $OUT ($size bytes) in $(($(date +%s) - START))s"

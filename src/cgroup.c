@@ -1,6 +1,7 @@
 /* cgroup: the backend under the memory monitor. Finds our cgroup's memory
  * files (from /proc/self/cgroup and mountinfo, on v1, v2 and hybrid hosts),
- * knows each version's file names, parses their text and takes one reading.
+ * knows each version's file names, parses their text and takes one reading
+ * (at the root of a v2 hierarchy, the machine's, from /proc/meminfo).
  * It keeps no state between readings and decides nothing: tiers, timers and
  * watches are memory.c's.
  *
@@ -9,12 +10,14 @@
 #include "resil/cgroup.h"
 #include "resil/cgroup_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include "resil/log.h"
 #include "resil/util.h"
@@ -32,6 +35,11 @@
 #define TEXT_MAX (4u << 20)
 /* PSI averages have two decimals; more digits are read but not kept. */
 #define DECIMAL_SCALE_MAX 1000000000u
+/* Finding our cgroup below a namespace root the mount does not show opens at
+ * most this many directories (a big Kubernetes node has a few hundred). */
+#define NS_SEARCH_DIRS 4096u
+/* A container's cgroup.procs is short; a cgroup this crowded is not ours. */
+#define PROCS_MAX (1u << 20)
 
 /* ------------------------------------------------------------------------ */
 /* Parsers                                                                   */
@@ -120,6 +128,30 @@ int cgroup_parse_keyed(const char *text, const char *key, uint64_t *out)
     if (!text || !key || !*key || !out)
         return -1;
     return keyed_lookup(text, key, out) == 1 ? 0 : -1;
+}
+
+/* /proc/meminfo: "Key:   N kB" in bytes. 0, or -1 when absent or garbage. */
+int cgroup_parse_meminfo(const char *text, const char *key, uint64_t *bytes)
+{
+    size_t klen = key ? strlen(key) : 0;
+    if (!text || !klen || !bytes)
+        return -1;
+    for (const char *line = text; line && *line;) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            const char *p = line + klen + 1;
+            uint64_t kib;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (util_digits_u64(&p, &kib) < 0 || strncmp(p, " kB", 3) != 0 ||
+                (p[3] != '\n' && p[3] != '\0') || kib > UINT64_MAX / 1024)
+                return -1;
+            *bytes = kib * 1024;
+            return 0;
+        }
+        const char *nl = strchr(line, '\n');
+        line = nl ? nl + 1 : NULL;
+    }
+    return -1;
 }
 
 /* A non-negative decimal like "12.34"; by hand, so no locale can change the point. */
@@ -332,13 +364,112 @@ static bool file_exists(const char *dir, const char *name)
     return stat(path, &st) == 0;
 }
 
+/* How many levels the mount's root lies above our cgroup namespace's root:
+ * a mount made outside the namespace shows its root as "/.." (one level up),
+ * "/../.." and so on. 0 when the root is not made of ".." alone. */
+static int levels_above_ns(const char *root)
+{
+    int n = 0;
+    const char *p = root;
+    while (strncmp(p, "/..", 3) == 0 && (p[3] == '/' || p[3] == '\0')) {
+        n++;
+        p += 3;
+    }
+    return *p == '\0' ? n : 0;
+}
+
+/* Does dir/cgroup.procs list pid? */
+static bool lists_pid(const char *dir, const char *pid)
+{
+    char path[CGROUP_PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/cgroup.procs", dir) >= sizeof path)
+        return false;
+    char *procs = util_read_file(path, PROCS_MAX, 0, NULL);
+    bool found = false;
+    size_t len = strlen(pid);
+    for (const char *line = procs; line && *line && !found;) {
+        found = strncmp(line, pid, len) == 0 && (line[len] == '\n' || line[len] == '\0');
+        const char *nl = strchr(line, '\n');
+        line = nl ? nl + 1 : NULL;
+    }
+    free(procs);
+    return found;
+}
+
+struct ns_search {
+    char path[CGROUP_PATH_MAX]; /* the directory being looked at; grows and shrinks */
+    const char *rel;            /* our cgroup below the namespace root, no leading '/' */
+    char pid[24];
+    unsigned budget; /* directories still allowed to be opened */
+};
+
+/* Depth-first over the directories `levels` below s->path for the one whose
+ * s->rel lists our pid; s->path is left at the answer. */
+static bool search_ns_root(struct ns_search *s, int levels)
+{
+    size_t len = strlen(s->path);
+    if (levels == 0) {
+        if (*s->rel && (size_t)snprintf(s->path + len, sizeof s->path - len, "/%s", s->rel) >=
+                           sizeof s->path - len)
+            return false;
+        if (is_dir(s->path) && lists_pid(s->path, s->pid))
+            return true;
+        s->path[len] = '\0';
+        return false;
+    }
+    DIR *d = s->budget ? opendir(s->path) : NULL;
+    if (!d)
+        return false;
+    s->budget--;
+    bool found = false;
+    struct dirent *de;
+    while (!found && s->budget && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) ||
+            (size_t)snprintf(s->path + len, sizeof s->path - len, "/%s", de->d_name) >=
+                sizeof s->path - len)
+            continue;
+        found = is_dir(s->path) && search_ns_root(s, levels - 1);
+        if (!found)
+            s->path[len] = '\0';
+    }
+    closedir(d);
+    return found;
+}
+
+/* Inside a cgroup namespace whose root lies below the mount's root (`unshare
+ * --cgroup` without a fresh cgroup mount), our cgroup's path names nothing
+ * under the mount: the namespace's root is some directory `levels` down, and
+ * only the one our pid is listed in is ours. The search is bounded; a tree
+ * too big for it keeps the mount point, as before. */
+static bool find_below_ns_root(const struct mount_entry *mnt, const char *cg_path, char *out,
+                               size_t outlen)
+{
+    int levels = levels_above_ns(mnt->root);
+    if (levels == 0 || has_dotdot(cg_path))
+        return false;
+    struct ns_search *s = calloc(1, sizeof *s);
+    if (!s)
+        return false;
+    snprintf(s->path, sizeof s->path, "%s", mnt->point);
+    s->rel = cg_path + strspn(cg_path, "/");
+    snprintf(s->pid, sizeof s->pid, "%ld", (long)getpid());
+    s->budget = NS_SEARCH_DIRS;
+    bool found = search_ns_root(s, levels) && strlen(s->path) < outlen;
+    if (found)
+        snprintf(out, outlen, "%s", s->path);
+    free(s);
+    return found;
+}
+
 /* Our cgroup's directory under a mount; the mount root when the path is not
- * visible there (cgroup namespaces show "/.." paths, bind mounts hide parents).
+ * visible there and no search finds it (bind mounts hide parents).
  * false, with errno ENAMETOOLONG, when the path does not fit in out: the mount
  * root would then be an ancestor, whose numbers are not ours. */
 static bool cgroup_dir(const struct mount_entry *mnt, const char *cg_path, char *out, size_t outlen)
 {
     const char *rel = "";
+    if (find_below_ns_root(mnt, cg_path, out, outlen))
+        return true;
     if (!has_dotdot(cg_path) && path_under(cg_path, mnt->root))
         rel = strcmp(mnt->root, "/") == 0 ? cg_path : cg_path + strlen(mnt->root);
     while (*rel == '/')
@@ -465,7 +596,8 @@ static const struct layout layout_v1 = {1,
 
 struct cgroup_reader {
     struct cgroup_location loc;
-    char *buf; /* READ_CAP bytes for file contents */
+    const char *meminfo; /* the machine's numbers, for the root of a v2 hierarchy */
+    char *buf;           /* READ_CAP bytes for file contents */
     char why[CGROUP_PATH_MAX + 128];
 };
 
@@ -505,19 +637,14 @@ static const struct layout *layout_of(const struct cgroup_location *loc)
     return NULL;
 }
 
-/* A cgroup2 mount root (the host's root cgroup) has no memory.max: no limit. */
+/* (The root of a v2 hierarchy has no memory.max: cgroup_read reads it as the
+ * machine before it gets here.) */
 static int read_own_limit(struct cgroup_reader *r, const struct layout *l, uint64_t *limit,
                           bool *unlimited)
 {
     const char *dir = r->loc.dir;
-    if (read_in(r, dir, l->limit) < 0) {
-        if (errno == ENOENT && l->version == 2 && r->loc.top[0] && strcmp(dir, r->loc.top) == 0) {
-            *limit = UINT64_MAX;
-            *unlimited = true;
-            return 0;
-        }
+    if (read_in(r, dir, l->limit) < 0)
         return fail_errno(r, dir, l->limit);
-    }
     if (cgroup_parse_limit(r->buf, limit, unlimited) < 0)
         return fail_garbage(r, dir, l->limit);
     return 0;
@@ -589,6 +716,39 @@ static double read_psi(struct cgroup_reader *r)
     return v;
 }
 
+/* The root cgroup of a v2 hierarchy keeps memory.stat and memory.pressure but
+ * has no memory.max or memory.current (a VM, or a host, where resil-init runs
+ * in the root cgroup): no cgroup limit applies there, and the memory in use is
+ * the machine's, from /proc/meminfo. A child cgroup without the memory
+ * controller has no memory.stat either, so it is not taken for the root. */
+static bool at_v2_root(const struct cgroup_reader *r, const struct layout *l)
+{
+    return l->version == 2 && !file_exists(r->loc.dir, l->usage) &&
+           !file_exists(r->loc.dir, l->limit) && file_exists(r->loc.dir, "memory.stat");
+}
+
+static int read_machine(struct cgroup_reader *r, const struct layout *l, struct cgroup_memory *s)
+{
+    uint64_t total, unused, inactive;
+    if (util_read_into(r->meminfo, r->buf, READ_CAP, 0) < 0) {
+        snprintf(r->why, sizeof r->why, "cannot read %s: %s", r->meminfo, strerror(errno));
+        return -1;
+    }
+    if (cgroup_parse_meminfo(r->buf, "MemTotal", &total) < 0 ||
+        cgroup_parse_meminfo(r->buf, "MemFree", &unused) < 0 ||
+        cgroup_parse_meminfo(r->buf, "Inactive(file)", &inactive) < 0 || unused > total) {
+        snprintf(r->why, sizeof r->why, "cannot parse %s", r->meminfo);
+        return -1;
+    }
+    if (read_oom_kills(r, l, &s->oom_kills) < 0)
+        return -1;
+    s->limited = false;
+    s->usage_bytes = total - unused;
+    s->working_set_bytes = s->usage_bytes > inactive ? s->usage_bytes - inactive : 0;
+    s->psi_some_avg10 = read_psi(r);
+    return 0;
+}
+
 int cgroup_read(struct cgroup_reader *r, struct cgroup_memory *s)
 {
     uint64_t limit, inactive;
@@ -604,6 +764,8 @@ int cgroup_read(struct cgroup_reader *r, struct cgroup_memory *s)
         snprintf(r->why, sizeof r->why, "no memory.max or memory.limit_in_bytes in %s", r->loc.dir);
         return -1;
     }
+    if (at_v2_root(r, l))
+        return read_machine(r, l, s);
     if (read_own_limit(r, l, &limit, &unlimited) < 0)
         return -1;
     if (read_in(r, r->loc.dir, l->usage) < 0)
@@ -632,7 +794,13 @@ struct cgroup_reader *cgroup_reader_new(const struct cgroup_location *loc)
     }
     if (loc)
         r->loc = *loc;
+    r->meminfo = "/proc/meminfo";
     return r;
+}
+
+void cgroup_reader_set_meminfo(struct cgroup_reader *r, const char *path)
+{
+    r->meminfo = path;
 }
 
 const char *cgroup_reader_error(const struct cgroup_reader *r)

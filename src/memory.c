@@ -92,7 +92,7 @@ struct memory_monitor {
     int psi_fd;
     bool psi_tried;               /* the trigger is created at most once */
     bool psi_in_loop;             /* registered with the loop (while watching) */
-    struct loop_timer *psi_delay; /* creates the trigger one window into a run */
+    struct loop_timer *psi_delay; /* creates the trigger one window into a run, at the latest */
     int events_fd;
     bool start_known;
     uint64_t oom_at_start;
@@ -300,6 +300,8 @@ static void on_psi(struct loop *loop, int fd, uint32_t events, void *data)
     if (events & (EPOLLERR | EPOLLHUP)) { /* the cgroup is gone: stop, or spin */
         log_debug("memory: PSI trigger closed by the kernel");
         close_psi_trigger(m);
+    } else {
+        log_debug("memory: PSI trigger fired");
     }
     memory_refresh(m);
 }
@@ -316,6 +318,10 @@ static int drain(int fd)
     return r < 0 && errno != EINTR ? -1 : 0;
 }
 
+static void arm_psi_now(struct memory_monitor *m, const char *why);
+
+/* Any change is news: memory.high or memory.max was hit (reclaim, and with it
+ * pressure, has begun) or the OOM killer struck. */
 static void on_events(struct loop *loop, int fd, uint32_t events, void *data)
 {
     struct memory_monitor *m = data;
@@ -325,6 +331,7 @@ static void on_events(struct loop *loop, int fd, uint32_t events, void *data)
         log_debug("memory: memory.events unreadable: %s", strerror(errno));
         close_watch_fd(m, &m->events_fd);
     }
+    arm_psi_now(m, "memory.events changed");
     memory_refresh(m);
 }
 
@@ -352,7 +359,7 @@ static void close_psi_trigger(struct memory_monitor *m)
 
 /* Plain files in a fake tree would just be overwritten by the trigger text, so
  * only real cgroup2 files are written to; anything refused falls back to sampling. */
-static void open_psi_trigger(struct memory_monitor *m)
+static void open_psi_trigger(struct memory_monitor *m, const char *why)
 {
     char path[CGROUP_PATH_MAX];
     m->psi_tried = true;
@@ -369,25 +376,35 @@ static void open_psi_trigger(struct memory_monitor *m)
         close(fd);
         return;
     }
-    log_debug("memory: PSI trigger armed on %s", path);
+    log_debug("memory: PSI trigger armed on %s (%s)", path, why);
     m->psi_fd = fd;
     psi_in_loop(m, m->watching);
 }
 
-/* Creating the trigger waits until the app has run one PSI window, so that a
- * short-lived app (or `resil-init -- true`) never pays for its teardown. */
-static void on_psi_delay(struct loop *loop, struct loop_timer *timer, void *data)
+/* When the trigger is created. Creating one is cheap, but its teardown (at
+ * close, or when resil-init exits) waits for an RCU grace period in the kernel
+ * (8-20 ms measured here), which an app that lives a moment (`resil-init --
+ * true`) must not pay. So it waits for a reason: the cgroup reported a memory
+ * event (memory.high or memory.max hit, or an OOM kill: pressure begins right
+ * there, however young the app), the start found the tier above normal, or
+ * the app has run one PSI window without either. */
+static void arm_psi_now(struct memory_monitor *m, const char *why)
 {
-    (void)loop;
-    (void)timer;
-    struct memory_monitor *m = data;
     if (!m->watching || m->psi_tried)
         return;
-    open_psi_trigger(m);
+    loop_timer_disarm(m->psi_delay);
+    open_psi_trigger(m, why);
     /* A sample already scheduled keeps its time; the trigger may make the
      * fallback sampling unnecessary. */
     if (!should_sample(m) || !loop_timer_armed(m->timer))
         update_timer(m);
+}
+
+static void on_psi_delay(struct loop *loop, struct loop_timer *timer, void *data)
+{
+    (void)loop;
+    (void)timer;
+    arm_psi_now(data, "the app has run one PSI window");
 }
 
 /* Where memory.events cannot be polled (v1), OOM kills show up in samples. */
@@ -428,9 +445,13 @@ void memory_watch(struct memory_monitor *m, bool on)
     m->watching = true;
     if (m->loop) {
         psi_in_loop(m, true);
-        if (!m->psi_tried && m->psi_delay && has_pressure_file(m))
-            loop_timer_arm(m->psi_delay, PSI_WINDOW_MS);
         open_events_watch(m);
+        if (!m->psi_tried && m->psi_delay && has_pressure_file(m)) {
+            if (m->cur.tier > MEMORY_TIER_NORMAL)
+                arm_psi_now(m, "the tier was above normal at the start");
+            else
+                loop_timer_arm(m->psi_delay, PSI_WINDOW_MS);
+        }
     }
     update_timer(m);
 }

@@ -21,6 +21,13 @@ int cgroup_parse_psi_some_avg10(const char *text, double *out);
 int cgroup_parse_proc_cgroup(const char *text, char *v2_path, size_t v2len, char *v1_path,
                              size_t v1len);
 
+/* /proc/meminfo: the "Key:   N kB" line of key, in bytes */
+int cgroup_parse_meminfo(const char *text, const char *key, uint64_t *bytes);
+
+/* Where a reader at the root of a v2 hierarchy takes the machine's memory
+ * from (default /proc/meminfo); path must outlive the reader. */
+void cgroup_reader_set_meminfo(struct cgroup_reader *r, const char *path);
+
 /* From /proc/self/cgroup and /proc/self/mountinfo text. Returns 0, or -1 when
  * no memory controller is found (loc->dir is then ""). */
 int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_location *loc);

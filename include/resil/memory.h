@@ -72,9 +72,10 @@ const struct memory_sample *memory_current(const struct memory_monitor *m);
 void memory_app_started(struct memory_monitor *m);
 bool memory_oom_since_start(struct memory_monitor *m);
 /* on: POLLPRI on memory.events where it is a real cgroup2 file, a PSI trigger on
- * memory.pressure (created once, one PSI window into the first run, and kept),
- * and a sample every --memory-interval where needed (see update_timer in
- * memory.c). off: out of the loop, timers disarmed. Neither reads the files. */
+ * memory.pressure (created once: at a run's first memory event or a start above
+ * tier normal, else one PSI window into the run; then kept), and a sample every
+ * --memory-interval where needed (see update_timer in memory.c). off: out of
+ * the loop, timers disarmed. Neither reads the files. */
 void memory_watch(struct memory_monitor *m, bool on);
 void memory_free(struct memory_monitor *m);
 

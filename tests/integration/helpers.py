@@ -32,6 +32,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("RESIL_INIT_BIN") or REPO / "build" / "resil-init").resolve()
+#: What /proc/PID/exe of a running resil-init names: BIN, or under qemu-user
+#: (`make test-arm64`) the emulator, which runs the guest binary in its process.
+EXE = Path(os.environ.get("RESIL_INIT_EXE") or BIN).resolve()
 EXAMPLES = Path(os.environ.get("RESIL_EXAMPLES") or REPO / "build" / "examples")
 PROGS = Path(__file__).resolve().parent / "progs"
 PYTHON = sys.executable or "/usr/bin/python3"
@@ -252,12 +255,15 @@ class Init:
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.proc.args[0]} exited with {self.proc.returncode} before "
                                  f"resil-init started: {self.stderr_text()!r}")
+        # The same file, not the same name: in another mount namespace (unshare
+        # inside a chroot) the exe link names the path as seen from outside.
+        want = os.stat(EXE)
         for child in [self.proc.pid, *children_of(self.proc.pid)]:
             try:
-                exe = os.readlink(f"/proc/{child}/exe")
+                exe = os.stat(f"/proc/{child}/exe")
             except OSError:
                 continue
-            if exe == str(BIN):  # exec'd, not the forked unshare any more
+            if (exe.st_dev, exe.st_ino) == (want.st_dev, want.st_ino):  # exec'd, not unshare any more
                 return child
         return None
 

@@ -256,7 +256,9 @@ def dockerfile_stages():
 
 def test_dockerfile_build_stage_runs_build_static_sh():
     stages = dockerfile_stages()
-    build = [s for s in stages if len(s[0]) == 3 and s[0][1].upper() == "AS" and s[0][2] == "build"]
+    # FROM [--platform=...] IMAGE AS build
+    unflagged = [([w for w in words if not w.startswith("--")], ins) for words, ins in stages]
+    build = [s for s in unflagged if len(s[0]) == 3 and s[0][1].upper() == "AS" and s[0][2] == "build"]
     assert build, "no `FROM ... AS build` stage in the Dockerfile"
     from_words, instructions = build[0]
     assert from_words[0] == "debian:bookworm-slim", from_words

@@ -123,6 +123,28 @@ static void test_parse_psi(void **state)
     assert_int_equal(cgroup_parse_psi_some_avg10("garbage\n", &v), -1);
 }
 
+static void test_parse_meminfo(void **state)
+{
+    (void)state;
+    const char *mi = "MemTotal:         468416 kB\n"
+                     "MemFree:          438924 kB\n"
+                     "Inactive(file):     1024 kB\n"
+                     "HugePages_Total:       0\n";
+    uint64_t v;
+    assert_int_equal(cgroup_parse_meminfo(mi, "MemTotal", &v), 0);
+    assert_true(v == UINT64_C(468416) * 1024);
+    assert_int_equal(cgroup_parse_meminfo(mi, "Inactive(file)", &v), 0);
+    assert_true(v == 1024 * 1024);
+    assert_int_equal(cgroup_parse_meminfo(mi, "MemAvailable", &v), -1);
+    assert_int_equal(cgroup_parse_meminfo(mi, "HugePages_Total", &v), -1); /* no unit */
+    assert_int_equal(cgroup_parse_meminfo(mi, "Mem", &v), -1);
+    assert_int_equal(cgroup_parse_meminfo("MemTotal: x kB\n", "MemTotal", &v), -1);
+    assert_int_equal(cgroup_parse_meminfo("MemTotal: 99999999999999999999 kB\n", "MemTotal", &v),
+                     -1);
+    assert_int_equal(cgroup_parse_meminfo("MemTotal: 18014398509481984 kB\n", "MemTotal", &v), -1);
+    assert_int_equal(cgroup_parse_meminfo("", "MemTotal", &v), -1);
+}
+
 static void test_proc_cgroup(void **state)
 {
     (void)state;
@@ -294,6 +316,95 @@ static void test_locate_path_too_long(void **state)
              "34 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n");
     assert_int_equal(cgroup_locate(cgroup, mountinfo, &loc), -1);
     assert_string_equal(loc.dir, "");
+/* A fake tree at `rel` whose cgroup.procs lists `pid` (and two others). */
+static void fake_procs(const struct tree *t, const char *rel, long pid)
+{
+    char path[200], text[64];
+    tree_mkdir(t, rel);
+    snprintf(path, sizeof path, "%s/cgroup.procs", rel);
+    snprintf(text, sizeof text, "1\n%ld\n99999999\n", pid);
+    tree_write(t, path, text);
+}
+
+/* `unshare --cgroup`: /proc/self/cgroup says "0::/", the host's mount shows its
+ * root as "/.." per level above the namespace, and our cgroup is the one that
+ * lists our pid. */
+static void test_locate_ns_root_below_mount(void **state)
+{
+    struct tree *t = *state;
+    struct cgroup_location loc;
+    char mi[1024], want[600];
+    fake_procs(t, "cg2/other", 1);           /* lists pids, not ours */
+    fake_procs(t, "cg2/other/deeper", 4242); /* our pid, but two levels down */
+    fake_procs(t, "cg2/ours", (long)getpid());
+    tree_write(t, "cg2/a-file", "not a directory\n");
+    snprintf(mi, sizeof mi, "26 23 0:23 /.. %s/cg2 rw,relatime - cgroup2 cgroup2 rw\n", t->root);
+    assert_int_equal(cgroup_locate("0::/\n", mi, &loc), 0);
+    assert_int_equal(loc.version, 2);
+    tree_path(t, "cg2/ours", want, sizeof want);
+    assert_string_equal(loc.dir, want);
+    assert_string_equal(loc.psi_dir, want);
+    tree_path(t, "cg2", want, sizeof want); /* the limit walk goes up to the mount */
+    assert_string_equal(loc.top, want);
+
+    /* Two levels, and our cgroup below the namespace's root. */
+    fake_procs(t, "cg2/k/pod/app", (long)getpid()); /* namespace root cg2/k/pod */
+    fake_procs(t, "cg2/ours/app", 1);
+    snprintf(mi, sizeof mi, "26 23 0:23 /../.. %s/cg2 rw - cgroup2 cgroup2 rw\n", t->root);
+    assert_int_equal(cgroup_locate("0::/app\n", mi, &loc), 0);
+    tree_path(t, "cg2/k/pod/app", want, sizeof want);
+    assert_string_equal(loc.dir, want);
+
+    /* Nowhere to be found: the mount point, as without a namespace. */
+    assert_int_equal(cgroup_locate("0::/gone\n", mi, &loc), 0);
+    tree_path(t, "cg2", want, sizeof want);
+    assert_string_equal(loc.dir, want);
+    /* A root elsewhere, not above us: nothing to search. */
+    snprintf(mi, sizeof mi, "26 23 0:23 /../x %s/cg2 rw - cgroup2 cgroup2 rw\n", t->root);
+    assert_int_equal(cgroup_locate("0::/\n", mi, &loc), 0);
+    assert_string_equal(loc.dir, want);
+}
+
+/* The root cgroup of a v2 machine: memory.stat and memory.pressure, but no
+ * memory.max or memory.current. No limit, the machine's memory, no error. */
+static void test_read_v2_root(void **state)
+{
+    struct tree *t = *state;
+    struct cgroup_location loc = {.version = 2};
+    struct cgroup_memory mem;
+    char meminfo[600];
+    tree_path(t, "", loc.dir, sizeof loc.dir);
+    snprintf(loc.top, sizeof loc.top, "%s", loc.dir);
+    snprintf(loc.psi_dir, sizeof loc.psi_dir, "%s", loc.dir);
+    tree_write(t, "memory.stat", v2_stat);
+    tree_write(t, "memory.pressure", pressure);
+    tree_write(t, "meminfo",
+               "MemTotal:  524288 kB\nMemFree:  131072 kB\n"
+               "MemAvailable: 300000 kB\nInactive(file):  65536 kB\n");
+    tree_path(t, "meminfo", meminfo, sizeof meminfo);
+    struct cgroup_reader *r = cgroup_reader_new(&loc);
+    assert_non_null(r);
+    cgroup_reader_set_meminfo(r, meminfo);
+    assert_int_equal(cgroup_read(r, &mem), 0);
+    assert_false(mem.limited);
+    assert_true(mem.usage_bytes == 384 * MiB);
+    assert_true(mem.working_set_bytes == 320 * MiB);
+    assert_int_equal(mem.oom_kills, 0);
+    assert_true(mem.psi_some_avg10 > 12.3 && mem.psi_some_avg10 < 12.4);
+
+    /* What the machine says must make sense, or the reading fails, saying so. */
+    tree_write(t, "meminfo", "MemTotal:  1024 kB\nMemFree:  2048 kB\nInactive(file): 0 kB\n");
+    assert_int_equal(cgroup_read(r, &mem), -1);
+    assert_non_null(strstr(cgroup_reader_error(r), "cannot parse"));
+    tree_remove(t, "meminfo");
+    assert_int_equal(cgroup_read(r, &mem), -1);
+    assert_non_null(strstr(cgroup_reader_error(r), "cannot read"));
+
+    /* A cgroup without the memory controller has no memory.stat: not the root. */
+    tree_remove(t, "memory.stat");
+    assert_int_equal(cgroup_read(r, &mem), -1);
+    assert_non_null(strstr(cgroup_reader_error(r), "memory.max"));
+    cgroup_reader_free(r);
 }
 
 int main(void)
@@ -306,11 +417,14 @@ int main(void)
         cmocka_unit_test(test_parse_stat),
         cmocka_unit_test(test_parse_events),
         cmocka_unit_test(test_parse_psi),
+        cmocka_unit_test(test_parse_meminfo),
         cmocka_unit_test(test_proc_cgroup),
         cmocka_unit_test_setup_teardown(test_locate_hybrid, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_locate_v2, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_locate_v1_bind_mounted, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_locate_escaped_mount_point, tree_setup, tree_teardown),
+        cmocka_unit_test_setup_teardown(test_locate_ns_root_below_mount, tree_setup, tree_teardown),
+        cmocka_unit_test_setup_teardown(test_read_v2_root, tree_setup, tree_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
