@@ -280,6 +280,7 @@ static void test_locate_escaped_mount_point(void **state)
     tree_path(t, "cg two/x", want, sizeof want);
     assert_string_equal(loc.dir, want);
 }
+
 /* Found by fuzz_cgroup_files: a '\r' between tokens stalled the token loop
  * (PID 1 at 100 % CPU for good). Any byte moves it on now. */
 static void test_parse_psi_odd_separators(void **state)
@@ -316,6 +317,8 @@ static void test_locate_path_too_long(void **state)
              "34 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n");
     assert_int_equal(cgroup_locate(cgroup, mountinfo, &loc), -1);
     assert_string_equal(loc.dir, "");
+}
+
 /* A fake tree at `rel` whose cgroup.procs lists `pid` (and two others). */
 static void fake_procs(const struct tree *t, const char *rel, long pid)
 {
