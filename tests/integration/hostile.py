@@ -13,6 +13,7 @@ Every mount is made in the test's own directory and unmounted on the way out,
 even when the test fails.
 """
 
+import atexit
 import contextlib
 import json
 import os
@@ -72,11 +73,22 @@ def _uid_in_use(uid):
     return False
 
 
+_shared = []
+
+
 def shared_dir(uid, prefix="resil-hostile-"):
-    """A fresh directory outside pytest's private tmp tree (mode 0700), owned by uid."""
+    """A fresh directory outside pytest's private tmp tree (mode 0700), owned by
+    uid; removed when the test session ends."""
     d = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     os.chown(d, uid, uid)
+    _shared.append(d)
     return d
+
+
+@atexit.register
+def _remove_shared_dirs():
+    for d in _shared:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def as_user(uid, *then):
