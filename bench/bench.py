@@ -975,6 +975,178 @@ def section_memory_watch(ctx: Ctx) -> None:
     ctx.raw["exit_after_trigger_ms"] = {f"{n}/{v}": x for (n, v), x in ex.items()}
 
 
+# --------------------------------------------------------------------------
+# 9. restarts under load (--listen) and the metrics endpoint
+
+
+class LoadClient:
+    """Sequential HTTP/1.0 requests against 127.0.0.1:port in a thread: how many
+    were answered, refused or failed otherwise, and the slowest one."""
+
+    def __init__(self, port: int):
+        import threading
+        self.port, self.answered, self.refused, self.failed, self.worst = port, 0, 0, 0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        import socket as so
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                with so.create_connection(("127.0.0.1", self.port), timeout=10) as c:
+                    c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    if not c.recv(4096).startswith(b"HTTP/1.0 200"):
+                        raise OSError("bad answer")
+                self.answered += 1
+            except ConnectionRefusedError:
+                self.refused += 1
+                time.sleep(0.001)
+            except OSError:
+                self.failed += 1
+            self.worst = max(self.worst, time.monotonic() - began)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+
+def free_port() -> int:
+    import socket as so
+    with so.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def section_restart_load(ctx: Ctx) -> None:
+    """The app (bench/listenapp.py) is SIGKILLed 10 times under a steady client
+    load: requests refused or failed, and the worst latency, with resil-init
+    --listen (the port held across restarts), without it (the app binds), and
+    tini (which restarts nothing: the peers' baseline)."""
+    restarts = env_int("BENCH_RESTARTS", 10)
+    backoff_ms = env_int("BENCH_RESTART_BACKOFF_MS", 100)
+    app = os.path.join(lib.BENCH_DIR, "listenapp.py")
+    python = shutil.which("python3") or sys.executable
+    res = {}
+    for c in ctx.cands:
+        modes = ["listen", "bind"] if c.is_resil else (["bind"] if c.name == "tini" else [])
+        for mode in modes:
+            port = free_port()
+            extra = []
+            if c.is_resil:
+                extra = ["--restart", "always", "--backoff", f"{backoff_ms}ms",
+                         "--max-restarts", str(restarts + 5)]
+                if mode == "listen":
+                    extra += ["--listen", f"127.0.0.1:{port}"]
+            h = InitHandle(c, [python, app, str(port)], pid1=True, extra_args=extra)
+            try:
+                first = h.wait_app(python, timeout=10)
+                ok = first and lib.wait_for(lambda: _answers(port), 10)
+                if not ok:
+                    ctx.notes.append(f"restart-load: {c.name} ({mode}) did not serve")
+                    continue
+                client = LoadClient(port)
+                time.sleep(0.3)
+                kills = 0
+                for _ in range(restarts if c.is_resil else 1):
+                    pid = h.wait_app(python, timeout=10)
+                    if not pid:
+                        break
+                    os.kill(pid, signal.SIGKILL)
+                    kills += 1
+                    lib.wait_for(lambda: h.wait_app(python, 0.01) not in (None, pid), 10)
+                    time.sleep(0.3)
+                client.stop()
+                res[(c.name, mode)] = {"answered": client.answered, "refused": client.refused,
+                                       "failed": client.failed, "worst_ms": client.worst * 1000,
+                                       "kills": kills}
+            finally:
+                h.stop()
+    if not res:
+        return
+    for key, label, unit, digits in (
+            ("refused", "requests refused", "", 0), ("failed", "requests failed otherwise", "", 0),
+            ("worst_ms", "worst request latency", "ms", 1), ("answered", "requests answered", "", 0)):
+        for mode, what in (("listen", "with `--listen`"), ("bind", "the app binds its port")):
+            vals = {c.name: res.get((c.name, mode), {}).get(key) for c in ctx.cands}
+            if any(v is not None for v in vals.values()):
+                ctx.add(Row(f"restart under load ({restarts} SIGKILLs, backoff {backoff_ms} ms), "
+                            f"{what}: {label}", vals, unit, digits, ratios=False,
+                            note="tini restarts nothing: one kill, then every request fails"
+                            if mode == "bind" else "target: 0 refused, worst within backoff + "
+                            "app start + 50 ms"))
+    ctx.raw["restart_load"] = {f"{n}/{m}": r for (n, m), r in res.items()}
+
+
+def _answers(port: int) -> bool:
+    import socket as so
+    try:
+        with so.create_connection(("127.0.0.1", port), timeout=1) as c:
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            return c.recv(64).startswith(b"HTTP/1.0 200")
+    except OSError:
+        return False
+
+
+def section_metrics(ctx: Ctx) -> None:
+    """CPU of resil-init per scrape of --metrics (as PID 1, over `sleep`), and
+    its VmRSS with the endpoint against the same init without it."""
+    resil = [c for c in ctx.cands if c.is_resil]
+    if not resil:
+        return
+    scrapes = env_int("BENCH_SCRAPES", 2000)
+    sleep = shutil.which("sleep") or "/bin/sleep"
+    res = {}
+    for c in resil:
+        port = free_port()
+        with_ep = InitHandle(c, [sleep, "600"], pid1=True,
+                             extra_args=["--metrics", f"127.0.0.1:{port}"])
+        without = InitHandle(c, [sleep, "600"], pid1=True)
+        try:
+            with_ep.wait_app(sleep)
+            without.wait_app(sleep)
+            _scrape(port, 50)  # warm-up
+            s0 = lib.snapshot(with_ep.init_pid)
+            t0 = time.monotonic()
+            _scrape(port, scrapes)
+            wall = time.monotonic() - t0
+            s1 = lib.snapshot(with_ep.init_pid)
+            res[c.name] = {"cpu_per_scrape_us": (s1.cpu_ns - s0.cpu_ns) / 1000 / scrapes,
+                           "wall_per_scrape_us": wall * 1e6 / scrapes,
+                           "rss": lib.rss(with_ep.init_pid).get("VmRSS"),
+                           "rss_without": lib.rss(without.init_pid).get("VmRSS")}
+        finally:
+            lib.stop_all([with_ep, without])
+    names = {c.name: None for c in ctx.cands}
+    ctx.add(Row(f"metrics: CPU of the init per scrape (PID 1, {scrapes} scrapes; target: less "
+                "than one health check)",
+                {**names, **{n: r["cpu_per_scrape_us"] for n, r in res.items()}}, "µs", 0,
+                ratios=False))
+    health = ctx.raw.get("health") or {}
+    per = {n: health.get(f"{n}/health", {}).get("cpu_per_check_us") for n in res}
+    if any(per.values()):
+        ctx.add(Row("… a health check's CPU ÷ a scrape's",
+                    {**names, **{n: f"{per[n] / r['cpu_per_scrape_us']:.1f}×" for n, r in res.items()
+                                 if per.get(n) and r["cpu_per_scrape_us"]}}, ratios=False))
+    ctx.add(Row("metrics: VmRSS with `--metrics`, PID 1 over `sleep`",
+                {**names, **{n: r["rss"] for n, r in res.items()}}, "KiB", ratios=False))
+    ctx.add(Row("… VmRSS growth over the same init without the endpoint",
+                {**names, **{n: (r["rss"] or 0) - (r["rss_without"] or 0) for n, r in res.items()}},
+                "KiB", ratios=False))
+    ctx.raw["metrics"] = res
+
+
+def _scrape(port: int, n: int) -> None:
+    import socket as so
+    for _ in range(n):
+        with so.create_connection(("127.0.0.1", port), timeout=5) as c:
+            c.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            while c.recv(65536):
+                pass
+
+
+
 SECTIONS = [
     ("size", section_size),
     ("startup", section_startup),
@@ -985,6 +1157,8 @@ SECTIONS = [
     ("shutdown", section_shutdown),
     ("health", section_health_check_cost),
     ("memory", section_memory_watch),
+    ("restart-load", section_restart_load),
+    ("metrics", section_metrics),
 ]
 
 

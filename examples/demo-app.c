@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -279,14 +280,39 @@ static void handle_signals(struct app *a)
 
 /* ---- listener ---- */
 
+/* Under `resil-init --listen`, the socket is fd 3 (sd_listen_fds(3)): it was
+ * bound once, before this start, and connections that came while no app ran
+ * wait in its backlog. */
+static int inherited_listener(void)
+{
+    const char *fds = getenv("LISTEN_FDS");
+    const char *pid = getenv("LISTEN_PID");
+    int flags;
+
+    if (!fds || atoi(fds) < 1 || !pid || atol(pid) != (long)getpid())
+        return -1;
+    flags = fcntl(3, F_GETFL);
+    if (flags < 0 || fcntl(3, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+        return -1;
+    return 3;
+}
+
 /* No SO_REUSEADDR on purpose: a restarted demo-app that finds its port taken
  * fails loudly, which is how the tests prove resil-init freed it. */
 static int open_listener(struct app *a)
 {
     struct sockaddr_in addr;
     socklen_t len = sizeof addr;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = inherited_listener();
 
+    if (fd >= 0) {
+        if (getsockname(fd, (struct sockaddr *)&addr, &len))
+            return -1;
+        a->port = ntohs(addr.sin_port);
+        a->listen_fd = fd;
+        return 0;
+    }
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     memset(&addr, 0, sizeof addr);

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """make demo: resil-init supervising examples/demo-app, driven through the whole
 story: healthy -> crash -> restart -> hang -> unhealthy -> restart -> memory
-pressure -> restart in emergency mode -> SIGTERM -> graceful stop.
+pressure -> restart in emergency mode -> zero-downtime restarts (a client loop
+through a crash and `resil-init restart`, none refused thanks to --listen) ->
+the metrics -> SIGTERM -> graceful stop.
 
 resil-init runs as PID 1 in a new PID namespace when we are root (unshare),
 otherwise as a plain subreaper. Memory is read from a fake cgroup v2 directory
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -68,6 +71,7 @@ class Demo:
         self.state_dir = os.path.join(self.work, "state")
         self.cgroup = FakeCgroup(os.path.join(self.work, "cgroup"))
         self.port = free_port()
+        self.metrics_port = free_port()
         self.proc = None
 
     def command(self):
@@ -81,6 +85,9 @@ class Demo:
             "--emergency-env", "EMERGENCY_MODE=true",
             "--emergency-env", "DISABLE_WEBSOCKETS=true",
             "--state-dir", self.state_dir,
+            # The port is bound once, by resil-init; demo-app serves it as fd 3.
+            "--listen", f"127.0.0.1:{self.port}",
+            "--metrics", f"127.0.0.1:{self.metrics_port}",
             "--termination-log", os.path.join(self.work, "termination-log"),
         ]
         cmd = [BIN] + opts + ["--", APP]
@@ -170,7 +177,16 @@ class Demo:
         say("5. resil-init status")
         subprocess.run([BIN, "status", "--state-dir", self.state_dir], check=False)
 
-        say("6. SIGTERM to resil-init: graceful stop")
+        self.zero_downtime()
+
+        say("7. the metrics (resil-init metrics; the same text is on GET /metrics)")
+        out = subprocess.run([BIN, "metrics", "--state-dir", self.state_dir],
+                             capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith(("resil_app_restarts_total", "resil_emergency", "resil_app_up")):
+                print("   " + line, flush=True)
+
+        say("8. SIGTERM to resil-init: graceful stop")
         os.kill(self.init_pid, signal.SIGTERM)
         code = self.proc.wait(timeout=15)
         say(f"resil-init exited with {code}; termination log: "
@@ -179,6 +195,38 @@ class Demo:
         subprocess.run([BIN, "status", "--state-dir", self.state_dir], check=False)
         say("done")
         return 0
+
+    def zero_downtime(self):
+        say("6. zero downtime: a client loop through a crash and a `resil-init restart`")
+        counts = {"answered": 0, "refused": 0, "failed": 0}
+        stop = threading.Event()
+
+        def client():
+            while not stop.is_set():
+                try:
+                    OPENER.open(f"http://127.0.0.1:{self.port}/", timeout=10).read()
+                    counts["answered"] += 1
+                except ConnectionRefusedError:
+                    counts["refused"] += 1
+                except OSError as e:
+                    if isinstance(getattr(e, "reason", None), ConnectionRefusedError):
+                        counts["refused"] += 1
+                    else:
+                        counts["failed"] += 1
+                time.sleep(0.01)
+
+        loop = threading.Thread(target=client, daemon=True)
+        loop.start()
+        before = self.status()["app"]["restarts"]
+        self.poke("/crash")
+        self.wait_for("the restart after the crash", self.healthy_run(before + 1))
+        subprocess.run([BIN, "restart", "--state-dir", self.state_dir], check=False)
+        self.wait_for("the manual restart", self.healthy_run(before + 2))
+        time.sleep(0.5)
+        stop.set()
+        loop.join(timeout=15)
+        say(f"   {counts['answered']} requests answered, {counts['refused']} refused, "
+            f"{counts['failed']} failed across both restarts")
 
     def cleanup(self):
         if self.proc and self.proc.poll() is None:

@@ -59,8 +59,15 @@ const server = http.createServer((req, res) => {
   return send(res, 404, 'not found\n');
 });
 
-server.listen(port, host, () => {
-  log(`listening on ${host}:${server.address().port}` +
+// Under `resil-init --listen 3000` the port is bound once by resil-init and
+// handed to every start as fd 3 (LISTEN_FDS, systemd style): connections that
+// arrive while the app restarts wait in its backlog instead of being refused.
+const inherited = process.env.LISTEN_FDS && Number(process.env.LISTEN_PID) === process.pid;
+const where = inherited ? { fd: 3 } : { port, host };
+
+server.listen(where, () => {
+  const addr = server.address();
+  log(`listening on ${inherited ? 'fd 3, ' : ''}${addr.address}:${addr.port}` +
       ` (EMERGENCY_MODE=${emergency ? 'on' : 'off'},` +
       ` RESIL_RESTART_COUNT=${process.env.RESIL_RESTART_COUNT ?? 'unset'},` +
       ` RESIL_RESTART_REASON=${process.env.RESIL_RESTART_REASON ?? 'unset'},` +

@@ -36,7 +36,7 @@ set -eu
 pkgs_build='gcc libc6-dev make pkg-config libcurl4-openssl-dev libcjson-dev'
 # groff-base: test_docs renders the man page
 pkgs_test='libcmocka-dev python3 python3-pytest python3-yaml python3-prometheus-client
-	util-linux procps file strace groff-base'
+	util-linux procps iproute2 file strace groff-base'
 pkgs_demo='python3 util-linux'
 pkgs_lint='clang-format clang-tidy cppcheck'
 # -fsanitize=fuzzer links libclang_rt.fuzzer, which is in libclang-rt-14-dev

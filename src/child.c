@@ -35,6 +35,13 @@ static void exec_app(const struct child_spawn *req, int error_fd, bool give_term
     if (give_terminal)
         tcsetpgrp(STDIN_FILENO, getpid());
     loop_close_all_in_child(req->loop);
+    /* After the loop's descriptors are closed, so none of theirs is reused. */
+    if (listen_child_setup(req->listen, &error_fd) < 0) {
+        int err = errno;
+        ssize_t ignored = write(error_fd, &err, sizeof err);
+        (void)ignored;
+        _exit(126);
+    }
     signals_restore_in_child(req->signals);
     execvpe(req->argv[0], req->argv, req->envp);
     int err = errno;

@@ -18,6 +18,8 @@
 #include <strings.h>
 #include <sys/un.h>
 
+#include "resil/listen.h"
+#include "resil/metrics_http.h"
 #include "resil/util.h"
 
 /* A config file is a handful of keys; anything bigger is a mistake, not a config. */
@@ -192,10 +194,9 @@ const struct config_option config_options[OPT_COUNT] = {
     [OPT_TERMINATION_LOG] = {"termination-log", 0, "PATH", "Supervision",
                              "gets the exit reason line", STRING(termination_log),
                              .default_text = "/dev/termination-log when it exists"},
-    /* The address syntax is the listen module's to check: its parser goes in .check. */
     [OPT_LISTEN] = {"listen", 0, "ADDR", "Supervision",
                     "a listening socket the app inherits, kept across restarts",
-                    STRINGS(listen, listen_count)},
+                    STRINGS(listen, listen_count), .check = listen_validate},
     /* listen(2) takes an int. */
     [OPT_LISTEN_BACKLOG] = {"listen-backlog", 0, "N", "Supervision",
                             "backlog of each --listen socket", UINT(listen_backlog), .def.n = 4096,
@@ -260,9 +261,9 @@ const struct config_option config_options[OPT_COUNT] = {
     [OPT_LOG_FORMAT] = {"log-format", 0, "F", "Output", "text or json (one JSON object per line)",
                         CHOICE(log_format, enum log_format, format_choices),
                         .def.choice = LOG_FORMAT_TEXT},
-    /* The address syntax is the metrics module's to check: its parser goes in .check. */
     [OPT_METRICS] = {"metrics", 0, "ADDR", "Output",
-                     "serve Prometheus GET /metrics on HOST:PORT or PORT", STRING(metrics)},
+                     "serve Prometheus GET /metrics on HOST:PORT or PORT", STRING(metrics),
+                     .check = metrics_http_validate},
     [OPT_CONFIG] = {"config", 0, "FILE", "Other", "JSON file whose keys are the long option names",
                     STRING(config_file), .flags = CONFIG_NOT_IN_FILE},
     [OPT_CHECK_CONFIG] = {"check-config", 0, NULL, "Other",

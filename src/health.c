@@ -29,7 +29,7 @@
 struct health {
     struct loop *loop;
     health_change_cb cb;
-    void (*checked)(void *ctx);
+    void (*checked)(void *ctx, const struct health_check_result *r);
     void *cb_ctx;
 
     char *url;
@@ -526,6 +526,7 @@ static void process_finished(struct health *h)
 
     struct health_check_result r;
     judge_transfer(h, rc, &r);
+    r.duration_ms = loop_now_ms() - h->check_started_ms;
     cancel_check(h);
     record_result(h, &r);
 
@@ -536,18 +537,19 @@ static void process_finished(struct health *h)
     h->state.status = to;
     log_warn_verdict_change(h, &r);
     schedule_next(h);
-    if (to == from) {
-        if (h->checked)
-            h->checked(h->cb_ctx);
-        return;
+    if (to != from) {
+        log_transition(h, from, to, &r);
+        /* The change callback may stop the checks (see health.h): nothing of
+         * the checker is touched after it but the observer's pointer. */
+        if (h->cb)
+            h->cb(h->cb_ctx, from, to, &r);
     }
-    log_transition(h, from, to, &r);
-    /* The change callback may stop the checks (see health.h): it comes last. */
-    if (h->cb)
-        h->cb(h->cb_ctx, from, to, &r);
+    if (h->checked)
+        h->checked(h->cb_ctx, &r);
 }
 
-void health_set_check_cb(struct health *h, void (*checked)(void *ctx))
+void health_set_check_cb(struct health *h,
+                         void (*checked)(void *ctx, const struct health_check_result *r))
 {
     h->checked = checked;
 }

@@ -7,6 +7,7 @@
 #include "resil/config.h"
 #include "resil/health.h"
 #include "resil/log.h"
+#include "resil/control.h"
 #include "resil/status.h"
 #include "resil/supervisor.h"
 
@@ -66,7 +67,7 @@ static void print_option(const struct config_option *o)
 static void print_help(void)
 {
     printf("Usage: resil-init [OPTIONS] [--] COMMAND [ARG...]\n"
-           "       resil-init status|probe [--state-dir DIR]\n"
+           "       resil-init status|probe [--ready|--live]|restart|metrics [--state-dir DIR]\n"
            "       resil-init --check-config [OPTIONS] [--] [COMMAND...]\n"
            "Every option is also read from RESIL_<NAME> and from --config FILE (JSON).\n");
     const char *group = NULL;
@@ -105,6 +106,8 @@ int main(int argc, char **argv)
         return status_command(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "probe") == 0)
         return status_probe_command(argc - 1, argv + 1);
+    if (argc > 1 && (strcmp(argv[1], "restart") == 0 || strcmp(argv[1], "metrics") == 0))
+        return control_command(argc - 1, argv + 1);
     /* Looked for among the options only, so that an app's own --help after
      * COMMAND reaches the app. */
     const struct config_option *action = config_early_action(argc - 1, argv + 1);

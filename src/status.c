@@ -24,7 +24,7 @@ extern char **environ;
 #define STATUS_FILE "status.json"
 #define STATUS_READ_MAX (256 * 1024)
 
-static const char *const state_names[] = {"starting", "running", "unhealthy",
+static const char *const state_names[] = {"starting", "running", "unhealthy", "draining",
                                           "stopping", "backoff", "exited"};
 
 static const char *app_state_name(enum status_app_state s)
@@ -286,7 +286,7 @@ int status_write(const char *dir, const struct status_snapshot *s)
 /* --- the subcommands --- */
 
 /* --state-dir and RESIL_STATE_DIR, read by the option table like resil-init's own. */
-static int parse_state_dir_args(int argc, char **argv, struct resil_config *cfg)
+int status_parse_dir_args(int argc, char **argv, struct resil_config *cfg)
 {
     static const char *const only[] = {"state-dir", NULL};
     char err[256];
@@ -329,7 +329,7 @@ static char *read_status_file(const char *cmd, const char *configured_dir)
 int status_command(int argc, char **argv)
 {
     struct resil_config cfg;
-    if (parse_state_dir_args(argc, argv, &cfg) < 0)
+    if (status_parse_dir_args(argc, argv, &cfg) < 0)
         return 2;
     char *text = read_status_file("status", cfg.state_dir);
     config_free(&cfg);
@@ -354,10 +354,63 @@ static bool supervisor_alive(const cJSON *root)
     return kill((pid_t)pid->valuedouble, 0) == 0 || errno == EPERM;
 }
 
+enum probe_kind { PROBE_APP, PROBE_READY, PROBE_LIVE };
+
+/* Takes --ready / --live out of argv (in place); -1 when both are given. */
+static int probe_kind_from_args(int *argc, char **argv, enum probe_kind *kind)
+{
+    *kind = PROBE_APP;
+    int kept = 1;
+    for (int i = 1; i < *argc; i++) {
+        enum probe_kind k = strcmp(argv[i], "--ready") == 0  ? PROBE_READY
+                            : strcmp(argv[i], "--live") == 0 ? PROBE_LIVE
+                                                             : PROBE_APP;
+        if (k == PROBE_APP) {
+            argv[kept++] = argv[i];
+            continue;
+        }
+        if (*kind != PROBE_APP && *kind != k)
+            return -1;
+        *kind = k;
+    }
+    *argc = kept;
+    return 0;
+}
+
+static bool last_check_passed(const cJSON *root)
+{
+    const cJSON *health = cJSON_GetObjectItemCaseSensitive(root, "health");
+    if (!cJSON_IsObject(health))
+        return true; /* no health check configured */
+    const cJSON *failures = cJSON_GetObjectItemCaseSensitive(health, "consecutive_failures");
+    return cJSON_IsNumber(failures) && failures->valuedouble == 0;
+}
+
+/* probe: the app runs and is not unhealthy. --ready: it runs, its last check
+ * passed, and no stop or restart is under way. --live: resil-init supervises. */
+static bool probe_passes(enum probe_kind kind, const char *state, const cJSON *root)
+{
+    switch (kind) {
+    case PROBE_READY:
+        return strcmp(state, "running") == 0 && last_check_passed(root);
+    case PROBE_LIVE:
+        return strcmp(state, "exited") != 0;
+    case PROBE_APP:
+        break;
+    }
+    return strcmp(state, "running") == 0 || strcmp(state, "starting") == 0 ||
+           strcmp(state, "draining") == 0;
+}
+
 int status_probe_command(int argc, char **argv)
 {
+    enum probe_kind kind;
+    if (probe_kind_from_args(&argc, argv, &kind) < 0) {
+        fprintf(stderr, "resil-init probe: --ready and --live exclude each other\n");
+        return 2;
+    }
     struct resil_config cfg;
-    if (parse_state_dir_args(argc, argv, &cfg) < 0)
+    if (status_parse_dir_args(argc, argv, &cfg) < 0)
         return 2;
     char *text = read_status_file("probe", cfg.state_dir);
     config_free(&cfg);
@@ -373,10 +426,15 @@ int status_probe_command(int argc, char **argv)
     const cJSON *app = cJSON_GetObjectItemCaseSensitive(root, "app");
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(app, "state");
     const char *name = cJSON_IsString(state) ? state->valuestring : "unknown";
-    bool ok =
-        (strcmp(name, "running") == 0 || strcmp(name, "starting") == 0) && supervisor_alive(root);
-    if (!ok)
-        fprintf(stderr, "resil-init probe: app is %s\n", name);
+    bool alive = supervisor_alive(root);
+    bool ok = alive && probe_passes(kind, name, root);
+    if (!ok && !alive)
+        fprintf(stderr, "resil-init probe: resil-init is not running (stale state file)\n");
+    else if (!ok && kind == PROBE_READY && strcmp(name, "running") == 0)
+        fprintf(stderr, "resil-init probe: not ready: the last health check failed\n");
+    else if (!ok)
+        fprintf(stderr, "resil-init probe: %sapp is %s\n", kind == PROBE_READY ? "not ready: " : "",
+                name);
     cJSON_Delete(root);
     return ok ? 0 : 1;
 }

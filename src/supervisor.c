@@ -2,13 +2,15 @@
  * It fills each module's options from the configuration and is the only
  * module that acts on another's events. Every decision is taken in the event
  * loop, in answer to one of: a signal, a reaped child, a timer, a health
- * verdict, a memory event.
+ * verdict, a memory event, a command on control.sock.
  *
- * An app run ends in one of three ways: it exits by itself, resil-init stops it
- * for a restart (unhealthy, memory), or resil-init stops it for good (a stop
- * signal, unhealthy with no restart left). Whatever follows, the old process
- * group is emptied first, and resil-init exits only when it has no child left. */
-#define _GNU_SOURCE /* asprintf */
+ * Its state is one phase (phase.h: running, draining, stopping, backoff,
+ * finishing, done) entered through enter(), which publishes status.json and
+ * arms what the phase needs, and one plan: what follows the app run that is
+ * ending (a restart for a reason, or the end with an exit code). Whatever
+ * follows, the old process group is emptied first, and resil-init exits only
+ * when it has no child left. A stop for good fits in one --grace budget: the
+ * app's grace and the leftovers' are the same one. */
 #include "resil/supervisor.h"
 #include "resil/supervisor_internal.h"
 
@@ -25,12 +27,17 @@
 #include <unistd.h>
 
 #include "resil/appenv.h"
-#include "resil/config.h"
 #include "resil/child.h"
+#include "resil/config.h"
+#include "resil/control.h"
 #include "resil/health.h"
+#include "resil/listen.h"
 #include "resil/log.h"
 #include "resil/loop.h"
 #include "resil/memory.h"
+#include "resil/metrics.h"
+#include "resil/metrics_http.h"
+#include "resil/phase.h"
 #include "resil/signals.h"
 #include "resil/status.h"
 #include "resil/util.h"
@@ -43,14 +50,27 @@
  * which sends resil-init no SIGCHLD. */
 #define GROUP_RECHECK_MS 50
 
+/* RESIL_RESTART_REASON of a start; also the label of resil_app_restarts_total. */
+enum restart_reason {
+    REASON_START,
+    REASON_CRASH,
+    REASON_UNHEALTHY,
+    REASON_MEMORY,
+    REASON_OOM,
+    REASON_EXIT,
+    REASON_MANUAL,
+};
+
+static const char *const reason_names[] = {"start", "crash", "unhealthy", "memory",
+                                           "oom",   "exit",  "manual"};
+
 /* Why resil-init is stopping the app that runs. */
 enum stop_cause {
     STOP_NONE,
-    STOP_SIGNAL,            /* SIGTERM/SIGINT to resil-init: never restarted */
-    STOP_RESTART_UNHEALTHY, /* restart follows */
-    STOP_RESTART_MEMORY,    /* restart follows */
-    STOP_EXIT_UNHEALTHY,    /* exit 69 follows */
-    STOP_EXIT_MEMORY,       /* exit 137 follows: --memory-restart with --restart no */
+    STOP_SIGNAL,    /* SIGTERM/SIGINT to resil-init: never restarted */
+    STOP_UNHEALTHY, /* a restart or exit 69 follows, by the plan */
+    STOP_MEMORY,    /* a restart or exit 137 follows, by the plan */
+    STOP_MANUAL,    /* `resil-init restart`: a restart at once follows */
 };
 
 /* The health fields status.json was last written with. */
@@ -70,46 +90,54 @@ struct supervisor {
     struct memory_monitor *memory;
     struct memory_options memory_opts;
     struct appenv_options appenv;
+    struct listen_set *listen;
+    struct control *control;
+    struct metrics_http *metrics_http;
+    struct metrics metrics;
     char *state_dir;
     struct published_health published_health;
+
+    enum sup_phase phase;
 
     /* the app run in progress, or the last one */
     struct child_process app; /* app.pid 0 when none runs */
     pid_t app_pgid;           /* kept after the app is reaped, to empty its group */
-    enum status_app_state state;
-    long long started_at_ms; /* CLOCK_REALTIME, for status.json */
+    long long started_at_ms;  /* CLOCK_REALTIME, for status.json */
     uint64_t started_mono_ms;
     unsigned restarts;
     bool emergency;
     struct status_exit last_exit;
 
-    /* stopping */
+    /* stopping the run */
     enum stop_cause stop_cause;
-    int stop_signal; /* the signal that asked resil-init to stop */
+    int stop_signal; /* the signal that asked resil-init to stop, 0 before */
+    int stop_target; /* what it is forwarded as (after -r) */
     bool app_killed_after_grace;
-    char stop_desc[DESC_MAX]; /* why the stop began, for the reason line */
+    char stop_desc[DESC_MAX];   /* why resil-init stopped the app, for the reason line */
+    uint64_t grace_deadline_ms; /* 0: no stop under way; else when SIGKILL comes */
+    struct loop_timer *delay_timer;
     struct loop_timer *grace_timer;
+    bool group_recheck; /* the old group got SIGKILL: the grace timer looks again */
 
-    /* between runs */
-    bool restart_pending;    /* waiting for the old group to empty */
-    bool old_group_killed;   /* it got SIGKILL: the grace timer re-checks it */
-    const char *next_reason; /* RESIL_RESTART_REASON of the next start */
+    /* the plan: what follows the run that is ending */
+    bool restart_planned;
+    enum restart_reason next_reason;
+    bool next_at_once; /* a manual restart skips the backoff */
     struct supervisor_restart_budget budget;
     unsigned backoff_step;
     struct loop_timer *backoff_timer;
 
     /* the end */
-    bool finishing;
-    bool completed;
     bool leftovers_killed;
+    bool leftovers_unreachable; /* a subreaper without /proc cannot find them */
     bool reaping;
     int exit_code;
     char reason[REASON_MAX];
     struct child_pid_list signalled;
-    struct loop_timer *final_timer;
 };
 
 static void reap_children(struct supervisor *sup);
+static void enter(struct supervisor *sup, enum sup_phase phase);
 
 /* --- pure helpers, unit-tested --- */
 
@@ -179,7 +207,39 @@ static void describe_status(char *out, size_t len, int status)
         snprintf(out, len, "app exited with status %d", WEXITSTATUS(status));
 }
 
+static void format_grace(const struct supervisor *sup, char *out, size_t len)
+{
+    config_format_duration(out, len, sup->cfg->grace_ms);
+}
+
 /* --- status.json --- */
+
+/* status.json's app.state: the phase, with the health verdict while running. */
+static enum status_app_state app_state(const struct supervisor *sup)
+{
+    switch (sup->phase) {
+    case SUP_PHASE_RUNNING: {
+        if (!sup->health)
+            return STATUS_APP_RUNNING;
+        enum health_status h = health_get_state(sup->health)->status;
+        return h == HEALTH_STATUS_HEALTHY     ? STATUS_APP_RUNNING
+               : h == HEALTH_STATUS_UNHEALTHY ? STATUS_APP_UNHEALTHY
+                                              : STATUS_APP_STARTING;
+    }
+    case SUP_PHASE_DRAINING:
+        return STATUS_APP_DRAINING;
+    case SUP_PHASE_STOPPING:
+        /* An app stopped for being unhealthy shows so until it is gone. */
+        return sup->stop_cause == STOP_UNHEALTHY && sup->app.pid > 0 ? STATUS_APP_UNHEALTHY
+                                                                     : STATUS_APP_STOPPING;
+    case SUP_PHASE_BACKOFF:
+        return STATUS_APP_BACKOFF;
+    case SUP_PHASE_FINISHING:
+    case SUP_PHASE_DONE:
+        break;
+    }
+    return STATUS_APP_EXITED;
+}
 
 static void publish(struct supervisor *sup)
 {
@@ -195,7 +255,7 @@ static void publish(struct supervisor *sup)
     struct status_snapshot snap = {
         .resil_pid = (int)getpid(),
         .app_pid = (int)sup->app.pid,
-        .state = sup->state,
+        .state = app_state(sup),
         .started_at_ms = sup->started_at_ms,
         .restarts = sup->restarts,
         .emergency = sup->emergency,
@@ -206,12 +266,6 @@ static void publish(struct supervisor *sup)
     };
     if (status_write(sup->state_dir, &snap) < 0)
         log_debug("cannot write %s/status.json: %s", sup->state_dir, strerror(errno));
-}
-
-static void set_state(struct supervisor *sup, enum status_app_state state)
-{
-    sup->state = state;
-    publish(sup);
 }
 
 /* --- the end --- */
@@ -236,38 +290,23 @@ static void write_termination_log(const struct resil_config *cfg, const char *li
     close(fd);
 }
 
-static void complete(struct supervisor *sup)
-{
-    /* A SIGCHLD may still be queued after the last child was reaped. */
-    if (sup->completed)
-        return;
-    sup->completed = true;
-    struct log_field field = {.key = "exit_code", .num = sup->exit_code};
-    log_emit(sup->exit_code == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR, true, &field, 1, "%s",
-             sup->reason);
-    write_termination_log(sup->cfg, sup->reason);
-    loop_stop(sup->loop);
-}
-
 static int remap_exit_code(const struct resil_config *cfg, int code)
 {
     return code >= 0 && code < 256 && cfg->remap_exit[code] ? 0 : code;
 }
 
-/* Ends everything: leftovers get SIGTERM, then SIGKILL after --grace, and the
- * loop stops once no child is left. */
-static void finish(struct supervisor *sup, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void finish(struct supervisor *sup, int code, const char *fmt, ...)
+/* The plan becomes the end: the exit code and the reason line. */
+static void vplan_exit(struct supervisor *sup, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void vplan_exit(struct supervisor *sup, int code, const char *fmt, va_list ap)
 {
-    if (sup->finishing)
+    /* The end is decided once: what comes after (a queued signal, a late
+     * verdict) does not rewrite it. */
+    if (sup->phase == SUP_PHASE_FINISHING || sup->phase == SUP_PHASE_DONE)
         return;
-    sup->finishing = true;
     char desc[REASON_MAX - 96];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(desc, sizeof desc, fmt, ap);
-    va_end(ap);
+    sup->restart_planned = false;
     int final = remap_exit_code(sup->cfg, code);
     sup->exit_code = final;
     if (final != code)
@@ -275,49 +314,101 @@ static void finish(struct supervisor *sup, int code, const char *fmt, ...)
                  desc, code);
     else
         snprintf(sup->reason, sizeof sup->reason, "exit %d: %s", final, desc);
-
-    loop_timer_disarm(sup->grace_timer);
-    loop_timer_disarm(sup->backoff_timer);
-    if (sup->health)
-        health_app_stopped(sup->health);
-    if (sup->memory)
-        memory_watch(sup->memory, false);
-    set_state(sup, STATUS_APP_EXITED);
-
-    if (!child_signal_leftovers(sup->pid1, sup->app_pgid, SIGTERM, &sup->signalled))
-        log_warn("cannot list the processes left behind (/proc/self/task: %s): only the app's "
-                 "process group gets SIGTERM",
-                 strerror(errno));
-    loop_timer_arm(sup->final_timer, sup->cfg->grace_ms);
-    if (!sup->reaping)
-        reap_children(sup);
 }
 
-static void on_final_grace(struct loop *loop, struct loop_timer *timer, void *data)
+static void plan_exit(struct supervisor *sup, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void plan_exit(struct supervisor *sup, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vplan_exit(sup, code, fmt, ap);
+    va_end(ap);
+}
+
+/* A fork failure or an exec error: the end begins now, whatever the phase. */
+static void finish(struct supervisor *sup, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void finish(struct supervisor *sup, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vplan_exit(sup, code, fmt, ap);
+    va_end(ap);
+    enter(sup, SUP_PHASE_FINISHING);
+}
+
+/* Without /proc a subreaper cannot find its children to kill them, and waiting
+ * for them would outlast every grace period: they are left to whoever reaps
+ * after resil-init, and the end comes at the grace (on_grace_expired). */
+static void kill_leftovers(struct supervisor *sup)
+{
+    sup->leftovers_killed = true;
+    if (child_signal_leftovers(sup->pid1, sup->app_pgid, SIGKILL, NULL) ||
+        sup->leftovers_unreachable)
+        return;
+    sup->leftovers_unreachable = true;
+    log_warn("the processes left behind cannot be found without /proc: SIGKILL went to the "
+             "app's process group only; exiting without waiting for the others");
+}
+
+/* --- the grace budget --- */
+
+/* The stop's SIGKILL moment: set once per stop, so the leftovers share the
+ * app's budget instead of getting a second one. */
+static void start_grace(struct supervisor *sup)
+{
+    if (!sup->grace_deadline_ms)
+        sup->grace_deadline_ms = loop_now_ms() + sup->cfg->grace_ms;
+    uint64_t now = loop_now_ms();
+    loop_timer_arm(sup->grace_timer,
+                   sup->grace_deadline_ms > now ? sup->grace_deadline_ms - now : 0);
+}
+
+static void after_reap(struct supervisor *sup, bool no_children_left);
+
+static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *data)
 {
     (void)loop;
     (void)timer;
     struct supervisor *sup = data;
-    sup->leftovers_killed = true;
-    if (child_signal_leftovers(sup->pid1, sup->app_pgid, SIGKILL, NULL)) {
-        log_warn("processes left after the app outlived the grace period: sent SIGKILL");
+    char grace[32];
+    format_grace(sup, grace, sizeof grace);
+    if (sup->phase == SUP_PHASE_FINISHING) {
+        if (!sup->leftovers_unreachable) {
+            log_warn("processes left %s after the stop began: sending SIGKILL", grace);
+            kill_leftovers(sup);
+        }
+        if (sup->leftovers_unreachable)
+            enter(sup, SUP_PHASE_DONE);
         return;
     }
-    /* Without /proc a subreaper cannot find its children to kill them, and
-     * waiting for them would outlast every grace period: they are left to
-     * whoever reaps after resil-init. */
-    log_warn("processes left after the grace period cannot be found without /proc: SIGKILL "
-             "went to the app's process group only; exiting without waiting for the others");
-    complete(sup);
+    if (sup->group_recheck) {
+        after_reap(sup, false);
+        if (sup->phase == SUP_PHASE_STOPPING)
+            loop_timer_arm(sup->grace_timer, GROUP_RECHECK_MS);
+        return;
+    }
+    if (sup->app.pid > 0) {
+        sup->app_killed_after_grace = true;
+        log_warn("app (pid %d) still running %s after SIGTERM: sending SIGKILL to its group",
+                 (int)sup->app.pid, grace);
+        signals_send_to_app(sup->app.pid, true, SIGKILL);
+    } else {
+        log_warn("processes of the old app's group still running %s after SIGTERM: sending SIGKILL",
+                 grace);
+    }
+    child_signal_group(sup->app_pgid, SIGKILL);
+    /* A stop for good has one budget: nothing outlives it. */
+    if (!sup->restart_planned && sup->stop_cause != STOP_NONE)
+        kill_leftovers(sup);
+    if (sup->restart_planned) {
+        sup->group_recheck = true;
+        loop_timer_arm(sup->grace_timer, GROUP_RECHECK_MS);
+    }
 }
 
 /* --- starting the app --- */
-
-static bool last_run_was_memory_failure(const struct supervisor *sup)
-{
-    return sup->next_reason &&
-           (strcmp(sup->next_reason, "oom") == 0 || strcmp(sup->next_reason, "memory") == 0);
-}
 
 /* The first start uses the sample memory_new took a moment before; every later
  * start reads the files again, since memory may have changed since. */
@@ -330,26 +421,41 @@ static const struct memory_sample *fresh_memory(struct supervisor *sup)
     return memory_refresh(sup->memory);
 }
 
-static void start_app(struct supervisor *sup)
+/* The environment: the user's, the RESIL_* set, and LISTEN_* for the sockets. */
+static int spawn_app(struct supervisor *sup, const struct memory_sample *mem, const char *reason)
 {
-    const char *reason = sup->next_reason ? sup->next_reason : "start";
-    const struct memory_sample *mem = fresh_memory(sup);
-    sup->emergency = last_run_was_memory_failure(sup) || (mem && mem->tier == MEMORY_TIER_CRITICAL);
     struct appenv_start how = {.memory = mem,
                                .emergency = sup->emergency,
                                .restart_count = sup->restarts,
                                .restart_reason = reason};
     char **env = appenv_build(sup->envp, &sup->appenv, &how);
+    char **with_listen = sup->listen ? listen_env_merge(env ? env : sup->envp, sup->listen) : NULL;
     struct child_spawn req = {
         .argv = sup->cfg->command,
-        .envp = env ? env : sup->envp,
+        .envp = with_listen ? with_listen
+                : env       ? env
+                            : sup->envp,
         .signals = sup->signals,
         .loop = sup->loop,
+        .listen = sup->listen,
     };
-    int rc = child_spawn(&req, &sup->app);
-    int err = errno;
+    int rc = sup->listen && !with_listen ? -1 : child_spawn(&req, &sup->app);
+    int err = sup->listen && !with_listen ? ENOMEM : errno;
+    free(with_listen);
     appenv_free(env);
-    if (rc < 0) {
+    errno = err;
+    return rc;
+}
+
+static void start_app(struct supervisor *sup)
+{
+    bool memory_failure = sup->next_reason == REASON_OOM || sup->next_reason == REASON_MEMORY;
+    const char *reason = reason_names[sup->next_reason];
+    const struct memory_sample *mem = fresh_memory(sup);
+    sup->emergency = memory_failure || (mem && mem->tier == MEMORY_TIER_CRITICAL);
+    if (spawn_app(sup, mem, reason) < 0) {
+        int err = errno;
+        sup->app.pid = 0;
         finish(sup, 70, "resil-init failed: cannot start %s: %s: %s", sup->cfg->command[0],
                sup->app.failed_call ? sup->app.failed_call : "fork", strerror(err));
         return;
@@ -359,15 +465,22 @@ static void start_app(struct supervisor *sup)
     sup->started_mono_ms = loop_now_ms();
     sup->stop_cause = STOP_NONE;
     sup->app_killed_after_grace = false;
+    sup->grace_deadline_ms = 0;
+    sup->restart_planned = false;
+    sup->next_at_once = false;
     log_info("started %s (pid %d, restart %u, reason %s%s)", sup->cfg->command[0],
              (int)sup->app.pid, sup->restarts, reason, sup->emergency ? ", EMERGENCY MODE" : "");
+    metrics_app_started(&sup->metrics, sup->started_at_ms, sup->emergency);
     if (sup->memory) {
         memory_app_started(sup->memory);
         memory_watch(sup->memory, true);
     }
     if (sup->health)
         health_app_started(sup->health);
-    set_state(sup, sup->health ? STATUS_APP_STARTING : STATUS_APP_RUNNING);
+    enter(sup, SUP_PHASE_RUNNING);
+    char detail[64];
+    snprintf(detail, sizeof detail, "app pid %d", (int)sup->app.pid);
+    control_restart_done(sup->control, true, detail);
 }
 
 static void on_backoff_done(struct loop *loop, struct loop_timer *timer, void *data)
@@ -377,50 +490,132 @@ static void on_backoff_done(struct loop *loop, struct loop_timer *timer, void *d
     start_app(data);
 }
 
+/* --- entering a phase --- */
+
+static void arm_backoff(struct supervisor *sup)
+{
+    uint64_t delay = 0;
+    if (!sup->next_at_once) {
+        delay = supervisor_backoff_delay_ms(sup->cfg->backoff_min_ms, sup->cfg->backoff_max_ms,
+                                            sup->backoff_step);
+        if (sup->backoff_step < 64)
+            sup->backoff_step++;
+        char when[32];
+        config_format_duration(when, sizeof when, delay);
+        log_info("next start in %s", when);
+    }
+    loop_timer_arm(sup->backoff_timer, delay);
+}
+
+/* Everything but the leftovers stops; they get SIGTERM now, SIGKILL when the
+ * stop's grace budget (begun with the stop, or now) runs out. */
+static void arm_finishing(struct supervisor *sup)
+{
+    loop_timer_disarm(sup->backoff_timer);
+    loop_timer_disarm(sup->delay_timer);
+    if (sup->health)
+        health_app_stopped(sup->health);
+    if (sup->memory)
+        memory_watch(sup->memory, false);
+    control_restart_done(sup->control, false, "resil-init is stopping");
+    uint64_t now = loop_now_ms();
+    if (sup->grace_deadline_ms && sup->grace_deadline_ms <= now) {
+        kill_leftovers(sup);
+        if (sup->leftovers_unreachable)
+            loop_timer_arm(sup->grace_timer, 0); /* the end, next turn */
+    } else {
+        if (!child_signal_leftovers(sup->pid1, sup->app_pgid, SIGTERM, &sup->signalled))
+            log_warn("cannot list the processes left behind (/proc/self/task: %s): only the "
+                     "app's process group gets SIGTERM",
+                     strerror(errno));
+        start_grace(sup);
+    }
+}
+
+static void complete(struct supervisor *sup)
+{
+    struct log_field field = {.key = "exit_code", .num = sup->exit_code};
+    log_emit(sup->exit_code == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR, true, &field, 1, "%s",
+             sup->reason);
+    write_termination_log(sup->cfg, sup->reason);
+    loop_stop(sup->loop);
+}
+
+/* The one way into a phase: what it needs is armed, status.json says it. */
+static void enter(struct supervisor *sup, enum sup_phase phase)
+{
+    /* A SIGCHLD may still be queued after the last child was reaped. */
+    if (sup->phase == SUP_PHASE_DONE ||
+        (sup->phase == SUP_PHASE_FINISHING && phase != SUP_PHASE_DONE))
+        return;
+    if (phase != sup->phase)
+        log_debug("phase %s -> %s", sup_phase_name(sup->phase), sup_phase_name(phase));
+    sup->phase = phase;
+    switch (phase) {
+    case SUP_PHASE_RUNNING:
+        loop_timer_disarm(sup->grace_timer);
+        sup->group_recheck = false;
+        break;
+    case SUP_PHASE_DRAINING:
+        loop_timer_arm(sup->delay_timer, sup->cfg->stop_delay_ms);
+        break;
+    case SUP_PHASE_STOPPING:
+        loop_timer_disarm(sup->delay_timer);
+        /* The app is gone but its group is not: the rest of it gets the stop too. */
+        if (sup->app.pid == 0 && child_group_alive(sup->app_pgid))
+            child_signal_group(sup->app_pgid, SIGTERM);
+        start_grace(sup);
+        break;
+    case SUP_PHASE_BACKOFF:
+        loop_timer_disarm(sup->grace_timer);
+        sup->group_recheck = false;
+        sup->grace_deadline_ms = 0;
+        arm_backoff(sup);
+        break;
+    case SUP_PHASE_FINISHING:
+        arm_finishing(sup);
+        break;
+    case SUP_PHASE_DONE:
+        complete(sup);
+        return;
+    }
+    publish(sup);
+    if (phase == SUP_PHASE_FINISHING && !sup->reaping)
+        reap_children(sup);
+}
+
+static struct sup_facts facts(const struct supervisor *sup)
+{
+    return (struct sup_facts){
+        .restart_planned = sup->restart_planned,
+        .app_alive = sup->app.pid > 0,
+        .group_alive = child_group_alive(sup->app_pgid),
+        .stop_delay = sup->cfg->stop_delay_ms > 0,
+    };
+}
+
+/* An event moves the phase by the table of phase.c. */
+static void on_event(struct supervisor *sup, enum sup_event event)
+{
+    struct sup_facts f = facts(sup);
+    enter(sup, sup_phase_next(sup->phase, event, &f));
+}
+
 /* --- stopping the app --- */
+
+/* The app's group (or the app alone, -c, for a forwarded stop) gets sig. */
+static void signal_app(struct supervisor *sup, int sig, bool single)
+{
+    if (sup->health)
+        health_app_stopped(sup->health);
+    if (sup->app.pid > 0)
+        signals_send_to_app(sup->app.pid, single, sig);
+}
 
 static void begin_stop(struct supervisor *sup, enum stop_cause cause, int sig, bool single)
 {
     sup->stop_cause = cause;
-    if (sup->health)
-        health_app_stopped(sup->health);
-    signals_send_to_app(sup->app.pid, single, sig);
-    if (!loop_timer_armed(sup->grace_timer))
-        loop_timer_arm(sup->grace_timer, sup->cfg->grace_ms);
-    /* An app stopped for being unhealthy shows so until it is gone. */
-    bool unhealthy = cause == STOP_RESTART_UNHEALTHY || cause == STOP_EXIT_UNHEALTHY;
-    set_state(sup, unhealthy ? STATUS_APP_UNHEALTHY : STATUS_APP_STOPPING);
-}
-
-static void after_reap(struct supervisor *sup, bool no_children_left);
-
-static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *data)
-{
-    (void)loop;
-    (void)timer;
-    struct supervisor *sup = data;
-    if (sup->old_group_killed) {
-        after_reap(sup, false);
-        if (sup->restart_pending)
-            loop_timer_arm(sup->grace_timer, GROUP_RECHECK_MS);
-        return;
-    }
-    char grace[32];
-    config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
-    if (sup->app.pid > 0) {
-        sup->app_killed_after_grace = true;
-        log_warn("app (pid %d) still running %s after SIGTERM: sending SIGKILL to its group",
-                 (int)sup->app.pid, grace);
-        signals_send_to_app(sup->app.pid, true, SIGKILL);
-    } else {
-        log_warn("processes of the old app's group still running %s after SIGTERM: sending SIGKILL",
-                 grace);
-    }
-    child_signal_group(sup->app_pgid, SIGKILL);
-    if (sup->restart_pending && sup->app.pid <= 0) {
-        sup->old_group_killed = true;
-        loop_timer_arm(sup->grace_timer, GROUP_RECHECK_MS);
-    }
+    signal_app(sup, sig, single);
 }
 
 /* --- restarts --- */
@@ -436,21 +631,18 @@ static bool budget_left(struct supervisor *sup)
     return supervisor_restart_budget_allows(&sup->budget, loop_now_ms());
 }
 
-static void give_up(struct supervisor *sup, int code, const char *last)
-{
-    char window[32];
-    config_format_duration(window, sizeof window, sup->cfg->restart_window_ms);
-    finish(sup, code, "giving up after %u restarts in %s (--max-restarts %u); last: %s",
-           sup->budget.count, window, sup->cfg->max_restarts, last);
-}
-
-/* The restart begins once the old group is empty (see after_reap). */
-static void schedule_restart(struct supervisor *sup, const char *reason, int give_up_code,
-                             const char *desc)
+/* The plan becomes a restart for reason, within --max-restarts; past it, the
+ * end with give_up_code. */
+static void plan_restart(struct supervisor *sup, enum restart_reason reason, int give_up_code,
+                         const char *desc)
 {
     uint64_t now = loop_now_ms();
     if (!supervisor_restart_budget_allows(&sup->budget, now)) {
-        give_up(sup, give_up_code, desc);
+        char window[32];
+        config_format_duration(window, sizeof window, sup->cfg->restart_window_ms);
+        plan_exit(sup, give_up_code,
+                  "giving up after %u restarts in %s (--max-restarts %u); last: %s",
+                  sup->budget.count, window, sup->cfg->max_restarts, desc);
         return;
     }
     supervisor_restart_budget_record(&sup->budget, now);
@@ -458,31 +650,20 @@ static void schedule_restart(struct supervisor *sup, const char *reason, int giv
         sup->backoff_step = 0;
     sup->restarts++;
     sup->next_reason = reason;
-    sup->restart_pending = true;
-    log_warn("%s: restarting (reason %s, restart %u of %u allowed in the window)", desc, reason,
-             sup->budget.count, sup->cfg->max_restarts);
-    if (child_group_alive(sup->app_pgid)) {
-        child_signal_group(sup->app_pgid, SIGTERM);
-        if (!loop_timer_armed(sup->grace_timer))
-            loop_timer_arm(sup->grace_timer, sup->cfg->grace_ms);
-        set_state(sup, STATUS_APP_STOPPING);
-    }
+    sup->restart_planned = true;
+    metrics_count_restart(&sup->metrics, reason_names[reason]);
+    log_warn("%s: restarting (reason %s, restart %u of %u allowed in the window)", desc,
+             reason_names[reason], sup->budget.count, sup->cfg->max_restarts);
 }
 
-static void enter_backoff(struct supervisor *sup)
+/* `resil-init restart`: not counted against --max-restarts, no backoff. */
+static void plan_manual_restart(struct supervisor *sup)
 {
-    sup->restart_pending = false;
-    sup->old_group_killed = false;
-    loop_timer_disarm(sup->grace_timer);
-    uint64_t delay = supervisor_backoff_delay_ms(sup->cfg->backoff_min_ms, sup->cfg->backoff_max_ms,
-                                                 sup->backoff_step);
-    if (sup->backoff_step < 64)
-        sup->backoff_step++;
-    char when[32];
-    config_format_duration(when, sizeof when, delay);
-    log_info("next start in %s", when);
-    loop_timer_arm(sup->backoff_timer, delay);
-    set_state(sup, STATUS_APP_BACKOFF);
+    sup->restarts++;
+    sup->next_reason = REASON_MANUAL;
+    sup->next_at_once = true;
+    sup->restart_planned = true;
+    metrics_count_restart(&sup->metrics, reason_names[REASON_MANUAL]);
 }
 
 /* --- the app's end --- */
@@ -506,34 +687,35 @@ static void record_exit(struct supervisor *sup, int status, const char *reason)
     sup->last_exit.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     snprintf(sup->last_exit.reason, sizeof sup->last_exit.reason, "%s", reason);
     sup->last_exit.at_ms = util_realtime_ms();
+    metrics_app_exited(&sup->metrics, status);
 }
 
-static void end_after_stop_signal(struct supervisor *sup, int status, const char *what)
+static void plan_after_stop_signal(struct supervisor *sup, int status, const char *what)
 {
     char grace[32];
-    config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    format_grace(sup, grace, sizeof grace);
     if (sup->app_killed_after_grace)
-        finish(sup, 137,
-               "stopped by SIG%s: app did not exit within the %s grace period and was killed",
-               sig_name(sup->stop_signal), grace);
+        plan_exit(sup, 137,
+                  "stopped by SIG%s: app did not exit within the %s grace period and was killed",
+                  sig_name(sup->stop_signal), grace);
     else
-        finish(sup, child_status_code(status), "stopped by SIG%s: %s", sig_name(sup->stop_signal),
-               what);
+        plan_exit(sup, child_status_code(status), "stopped by SIG%s: %s",
+                  sig_name(sup->stop_signal), what);
 }
 
-static void end_after_resil_stop(struct supervisor *sup, int code)
+static void plan_after_resil_stop(struct supervisor *sup, int code)
 {
     char grace[32];
-    config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
+    format_grace(sup, grace, sizeof grace);
     if (sup->app_killed_after_grace)
-        finish(sup, code, "%s; the app then outlived the %s grace period and was killed",
-               sup->stop_desc, grace);
+        plan_exit(sup, code, "%s; the app then outlived the %s grace period and was killed",
+                  sup->stop_desc, grace);
     else
-        finish(sup, code, "%s", sup->stop_desc);
+        plan_exit(sup, code, "%s", sup->stop_desc);
 }
 
-static void end_by_itself(struct supervisor *sup, int status, const char *what,
-                          enum memory_tier tier_before_exit)
+static void plan_after_own_exit(struct supervisor *sup, int status, const char *what,
+                                enum memory_tier tier_before_exit)
 {
     bool failure = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     bool oom = failure && died_of_oom(sup, status, tier_before_exit);
@@ -541,7 +723,7 @@ static void end_by_itself(struct supervisor *sup, int status, const char *what,
      * workers went) reports its own status; only a death by SIGKILL is the
      * OOM killer's 137. */
     bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-    const char *reason = oom ? "oom" : failure ? "crash" : "exit";
+    enum restart_reason reason = oom ? REASON_OOM : failure ? REASON_CRASH : REASON_EXIT;
     int code = oom && killed ? 137 : child_status_code(status);
     char desc[DESC_MAX];
     if (oom && killed)
@@ -550,30 +732,64 @@ static void end_by_itself(struct supervisor *sup, int status, const char *what,
         snprintf(desc, sizeof desc, "%s after the kernel OOM-killed a process in its cgroup", what);
     else
         snprintf(desc, sizeof desc, "%s", what);
-    record_exit(sup, status, reason);
-    if (restart_allowed_by_policy(sup->cfg, failure) && sup->cfg->max_restarts > 0)
-        schedule_restart(sup, reason, code, desc);
+    record_exit(sup, status, reason_names[reason]);
+    if (sup->phase == SUP_PHASE_DRAINING)
+        plan_exit(sup, code, "%s during the --stop-delay after SIG%s; not restarting", desc,
+                  sig_name(sup->stop_signal));
+    else if (restart_allowed_by_policy(sup->cfg, failure) && sup->cfg->max_restarts > 0)
+        plan_restart(sup, reason, code, desc);
     else if (restart_allowed_by_policy(sup->cfg, failure))
-        finish(sup, code, "%s; not restarting (--max-restarts 0)", desc);
+        plan_exit(sup, code, "%s; not restarting (--max-restarts 0)", desc);
     else
-        finish(sup, code, "%s", desc);
+        plan_exit(sup, code, "%s", desc);
+}
+
+/* What follows this run, by why it ended. */
+static void plan_after_exit(struct supervisor *sup, int status, const char *what,
+                            enum memory_tier tier_before_exit)
+{
+    bool restart = sup->restart_planned;
+    switch (sup->stop_cause) {
+    case STOP_SIGNAL:
+        record_exit(sup, status, "stop");
+        plan_after_stop_signal(sup, status, what);
+        break;
+    case STOP_UNHEALTHY:
+        record_exit(sup, status, "unhealthy");
+        if (restart)
+            plan_restart(sup, REASON_UNHEALTHY, 69, sup->stop_desc);
+        else
+            plan_after_resil_stop(sup, 69);
+        break;
+    case STOP_MEMORY:
+        record_exit(sup, status, "memory");
+        if (restart)
+            plan_restart(sup, REASON_MEMORY, 137, sup->stop_desc);
+        else
+            plan_after_resil_stop(sup, 137);
+        break;
+    case STOP_MANUAL:
+        record_exit(sup, status, "manual");
+        break; /* the plan was made when the restart was asked */
+    case STOP_NONE:
+        plan_after_own_exit(sup, status, what, tier_before_exit);
+        break;
+    }
 }
 
 static void on_app_exit(struct supervisor *sup, int status)
 {
     int exec_err = child_reaped(&sup->app);
-    loop_timer_disarm(sup->grace_timer);
     if (sup->health)
         health_app_stopped(sup->health);
     enum memory_tier tier_before_exit = MEMORY_TIER_UNKNOWN;
     if (sup->memory) {
         tier_before_exit = memory_current(sup->memory)->tier;
-        memory_refresh(sup->memory);
+        metrics_set_memory(&sup->metrics, memory_refresh(sup->memory));
         memory_watch(sup->memory, false);
     }
     char what[256];
     describe_status(what, sizeof what, status);
-
     if (exec_err) {
         record_exit(sup, status, "exec");
         if (exec_err == ENOENT)
@@ -583,31 +799,8 @@ static void on_app_exit(struct supervisor *sup, int status)
         return;
     }
     log_info("%s", what);
-    switch (sup->stop_cause) {
-    case STOP_SIGNAL:
-        record_exit(sup, status, "stop");
-        end_after_stop_signal(sup, status, what);
-        break;
-    case STOP_EXIT_UNHEALTHY:
-        record_exit(sup, status, "unhealthy");
-        end_after_resil_stop(sup, 69);
-        break;
-    case STOP_EXIT_MEMORY:
-        record_exit(sup, status, "memory");
-        end_after_resil_stop(sup, 137);
-        break;
-    case STOP_RESTART_UNHEALTHY:
-        record_exit(sup, status, "unhealthy");
-        schedule_restart(sup, "unhealthy", 69, sup->stop_desc);
-        break;
-    case STOP_RESTART_MEMORY:
-        record_exit(sup, status, "memory");
-        schedule_restart(sup, "memory", 137, sup->stop_desc);
-        break;
-    case STOP_NONE:
-        end_by_itself(sup, status, what, tier_before_exit);
-        break;
-    }
+    plan_after_exit(sup, status, what, tier_before_exit);
+    on_event(sup, SUP_EVENT_APP_EXITED);
 }
 
 static void on_child_exit(void *ctx, pid_t pid, int status)
@@ -622,9 +815,9 @@ static void on_child_exit(void *ctx, pid_t pid, int status)
 
 static void after_reap(struct supervisor *sup, bool no_children_left)
 {
-    if (sup->finishing) {
+    if (sup->phase == SUP_PHASE_FINISHING) {
         if (no_children_left) {
-            complete(sup);
+            on_event(sup, SUP_EVENT_NO_CHILDREN);
             return;
         }
         /* A subreaper learns of grandchildren only as their parents die. */
@@ -634,14 +827,8 @@ static void after_reap(struct supervisor *sup, bool no_children_left)
                                          sup->leftovers_killed ? NULL : &sup->signalled);
         return;
     }
-    if (sup->restart_pending && sup->app.pid == 0 && !child_group_alive(sup->app_pgid)) {
-        if (sup->stop_signal)
-            finish(sup, 128 + sup->stop_signal,
-                   "stopped by SIG%s while the app was being restarted",
-                   sig_name(sup->stop_signal));
-        else
-            enter_backoff(sup);
-    }
+    if (sup->phase == SUP_PHASE_STOPPING && sup->app.pid == 0 && !child_group_alive(sup->app_pgid))
+        on_event(sup, SUP_EVENT_GROUP_EMPTY);
 }
 
 static void reap_children(struct supervisor *sup)
@@ -654,20 +841,73 @@ static void reap_children(struct supervisor *sup)
 
 /* --- signals --- */
 
+static void forward_stop(struct supervisor *sup)
+{
+    char grace[32];
+    format_grace(sup, grace, sizeof grace);
+    log_info("received SIG%s: forwarding SIG%s to the app, %s grace before SIGKILL",
+             sig_name(sup->stop_signal), sig_name(sup->stop_target), grace);
+    begin_stop(sup, STOP_SIGNAL, sup->stop_target, sup->cfg->single_child);
+}
+
+static void on_delay_over(struct loop *loop, struct loop_timer *timer, void *data)
+{
+    (void)loop;
+    (void)timer;
+    struct supervisor *sup = data;
+    forward_stop(sup);
+    on_event(sup, SUP_EVENT_DELAY_OVER);
+}
+
 static void handle_stop_signal(struct supervisor *sup, int sig, int target)
 {
-    sup->stop_signal = sig;
-    if (sup->app.pid <= 0) {
-        if (sup->restart_pending)
-            return; /* after_reap ends it once the old group is gone */
-        finish(sup, 128 + sig, "stopped by SIG%s while waiting to restart the app", sig_name(sig));
+    bool first = !sup->stop_signal;
+    if (first) {
+        sup->stop_signal = sig;
+        sup->stop_target = target;
+    }
+    switch (sup->phase) {
+    case SUP_PHASE_RUNNING:
+        if (sup->cfg->stop_delay_ms) {
+            char delay[32];
+            config_format_duration(delay, sizeof delay, sup->cfg->stop_delay_ms);
+            log_info("received SIG%s: draining for %s before forwarding it (a second one ends "
+                     "the delay)",
+                     sig_name(sig), delay);
+        } else {
+            forward_stop(sup);
+        }
+        break;
+    case SUP_PHASE_DRAINING:
+        log_info("received SIG%s again: ending the stop delay", sig_name(sig));
+        forward_stop(sup);
+        break;
+    case SUP_PHASE_STOPPING:
+        if (!first && sup->stop_cause == STOP_SIGNAL) {
+            if (sup->app.pid > 0)
+                signals_send_to_app(sup->app.pid, sup->cfg->single_child, target);
+            return; /* a repeated stop is forwarded like any signal */
+        }
+        sup->restart_planned = false;
+        if (sup->app.pid > 0) {
+            log_info("received SIG%s during a restart: stopping for good", sig_name(sig));
+            forward_stop(sup);
+        } else {
+            plan_exit(sup, 128 + sig, "stopped by SIG%s while the app was being restarted",
+                      sig_name(sig));
+        }
+        break;
+    case SUP_PHASE_BACKOFF:
+        plan_exit(sup, 128 + sig, "stopped by SIG%s while waiting to restart the app",
+                  sig_name(sig));
+        break;
+    case SUP_PHASE_FINISHING:
+    case SUP_PHASE_DONE:
         return;
     }
-    char grace[32];
-    config_format_duration(grace, sizeof grace, sup->cfg->grace_ms);
-    log_info("received SIG%s: forwarding SIG%s to the app, %s grace before SIGKILL", sig_name(sig),
-             sig_name(target), grace);
-    begin_stop(sup, STOP_SIGNAL, target, sup->cfg->single_child);
+    /* A restart someone waits for will not come. */
+    control_restart_done(sup->control, false, "resil-init is stopping");
+    on_event(sup, SUP_EVENT_STOP_REQUEST);
 }
 
 static void handle_signal(struct supervisor *sup, int sig)
@@ -683,9 +923,9 @@ static void handle_signal(struct supervisor *sup, int sig)
         log_debug("dropped SIG%s (-r %d:0)", sig_name(sig), sig);
         return;
     }
-    if (sup->finishing)
+    if (sup->phase == SUP_PHASE_FINISHING || sup->phase == SUP_PHASE_DONE)
         return;
-    if ((sig == SIGTERM || sig == SIGINT) && !sup->stop_signal) {
+    if (sig == SIGTERM || sig == SIGINT) {
         handle_stop_signal(sup, sig, target);
         return;
     }
@@ -721,17 +961,18 @@ static void decide_unhealthy(struct supervisor *sup, const struct health_check_r
              last && last->error[0] ? last->error : "failed");
     bool may_restart = sup->cfg->on_unhealthy == CONFIG_ON_UNHEALTHY_RESTART &&
                        restart_allowed_by_policy(sup->cfg, true);
-    if (may_restart && budget_left(sup)) {
+    sup->restart_planned = may_restart && budget_left(sup);
+    if (sup->restart_planned) {
         snprintf(sup->stop_desc, sizeof sup->stop_desc, "%s", desc);
-        begin_stop(sup, STOP_RESTART_UNHEALTHY, SIGTERM, false);
-        return;
+    } else {
+        const char *why = !may_restart ? (sup->cfg->on_unhealthy == CONFIG_ON_UNHEALTHY_EXIT
+                                              ? "--on-unhealthy exit"
+                                              : "restart policy is no")
+                                       : "restart budget spent";
+        snprintf(sup->stop_desc, sizeof sup->stop_desc, "%s; not restarting (%s)", desc, why);
     }
-    const char *why =
-        !may_restart ? (sup->cfg->on_unhealthy == CONFIG_ON_UNHEALTHY_EXIT ? "--on-unhealthy exit"
-                                                                           : "restart policy is no")
-                     : "restart budget spent";
-    snprintf(sup->stop_desc, sizeof sup->stop_desc, "%s; not restarting (%s)", desc, why);
-    begin_stop(sup, STOP_EXIT_UNHEALTHY, SIGTERM, false);
+    begin_stop(sup, STOP_UNHEALTHY, SIGTERM, false);
+    on_event(sup, SUP_EVENT_UNHEALTHY);
 }
 
 static void on_health_change(void *ctx, enum health_status old_status,
@@ -739,13 +980,8 @@ static void on_health_change(void *ctx, enum health_status old_status,
 {
     (void)old_status;
     struct supervisor *sup = ctx;
-    if (sup->app.pid <= 0 || sup->finishing || sup->stop_cause != STOP_NONE) {
-        publish(sup);
-        return;
-    }
-    if (new_status == HEALTH_STATUS_HEALTHY)
-        set_state(sup, STATUS_APP_RUNNING);
-    else if (new_status == HEALTH_STATUS_UNHEALTHY)
+    metrics_set_healthy(&sup->metrics, new_status == HEALTH_STATUS_HEALTHY);
+    if (new_status == HEALTH_STATUS_UNHEALTHY && sup->phase == SUP_PHASE_RUNNING)
         decide_unhealthy(sup, last);
     else
         publish(sup);
@@ -754,9 +990,10 @@ static void on_health_change(void *ctx, enum health_status old_status,
 /* A check that changed nothing but its time is not written: renaming over
  * status.json makes ext4 write it back to disk, which would be most of what a
  * check costs. */
-static void on_health_checked(void *ctx)
+static void on_health_checked(void *ctx, const struct health_check_result *r)
 {
     struct supervisor *sup = ctx;
+    metrics_health_checked(&sup->metrics, r->passed, (double)r->duration_ms / 1000.0);
     const struct health_state *st = health_get_state(sup->health);
     const struct published_health *was = &sup->published_health;
     if (was->failures == st->consecutive_failures && was->http_status == st->last_http_status &&
@@ -771,8 +1008,9 @@ static void on_tier_change(void *ctx, enum memory_tier old_tier, enum memory_tie
 {
     struct supervisor *sup = ctx;
     log_info("memory tier %s -> %s", memory_tier_name(old_tier), memory_tier_name(new_tier));
+    metrics_set_memory(&sup->metrics, memory_current(sup->memory));
     if (new_tier > old_tier && old_tier != MEMORY_TIER_UNKNOWN && sup->cfg->pressure_signal &&
-        sup->app.pid > 0 && sup->stop_cause == STOP_NONE) {
+        sup->phase == SUP_PHASE_RUNNING) {
         log_info("sending SIG%s to the app (memory tier rose)",
                  sig_name(sup->cfg->pressure_signal));
         signals_send_to_app(sup->app.pid, sup->cfg->single_child, sup->cfg->pressure_signal);
@@ -783,22 +1021,22 @@ static void on_tier_change(void *ctx, enum memory_tier old_tier, enum memory_tie
 static void on_memory_restart(void *ctx, const struct memory_sample *s)
 {
     struct supervisor *sup = ctx;
-    if (sup->app.pid <= 0 || sup->finishing || sup->stop_cause != STOP_NONE)
+    if (sup->phase != SUP_PHASE_RUNNING)
         return;
     char threshold[32];
     config_format_duration(threshold, sizeof threshold, sup->cfg->memory_restart_for_ms);
     snprintf(sup->stop_desc, sizeof sup->stop_desc,
              "memory: working set %llu MiB stayed at or above --memory-restart for %s",
              (unsigned long long)(s->working_set_bytes >> 20), threshold);
-    if (restart_allowed_by_policy(sup->cfg, true) && budget_left(sup)) {
-        begin_stop(sup, STOP_RESTART_MEMORY, SIGTERM, false);
-        return;
+    sup->restart_planned = restart_allowed_by_policy(sup->cfg, true) && budget_left(sup);
+    if (!sup->restart_planned) {
+        size_t len = strlen(sup->stop_desc);
+        snprintf(sup->stop_desc + len, sizeof sup->stop_desc - len, "; not restarting (%s)",
+                 sup->cfg->restart == CONFIG_RESTART_NO ? "restart policy is no"
+                                                        : "restart budget spent");
     }
-    size_t len = strlen(sup->stop_desc);
-    snprintf(sup->stop_desc + len, sizeof sup->stop_desc - len, "; not restarting (%s)",
-             sup->cfg->restart == CONFIG_RESTART_NO ? "restart policy is no"
-                                                    : "restart budget spent");
-    begin_stop(sup, STOP_EXIT_MEMORY, SIGTERM, false);
+    begin_stop(sup, STOP_MEMORY, SIGTERM, false);
+    on_event(sup, SUP_EVENT_MEMORY_RESTART);
 }
 
 static void on_oom_kill(void *ctx, uint64_t total)
@@ -806,13 +1044,85 @@ static void on_oom_kill(void *ctx, uint64_t total)
     struct supervisor *sup = ctx;
     log_warn("the kernel OOM-killed a process in this cgroup (%llu OOM kills so far)",
              (unsigned long long)total);
+    metrics_set_memory(&sup->metrics, memory_current(sup->memory));
     publish(sup);
+}
+
+/* --- control.sock and the metrics endpoint --- */
+
+static int on_restart_request(void *ctx, char *why, size_t whylen)
+{
+    struct supervisor *sup = ctx;
+    if (!sup_phase_takes_manual_restart(sup->phase, sup->restart_planned)) {
+        snprintf(why, whylen, "resil-init is %s",
+                 sup->phase == SUP_PHASE_DRAINING ? "draining before a stop" : "stopping");
+        return -1;
+    }
+    log_info("restart requested on %s", CONTROL_SOCKET_NAME);
+    switch (sup->phase) {
+    case SUP_PHASE_RUNNING:
+        plan_manual_restart(sup);
+        begin_stop(sup, STOP_MANUAL, SIGTERM, false);
+        break;
+    case SUP_PHASE_BACKOFF:
+        /* The restart already counted starts now, told apart as manual. */
+        sup->next_reason = REASON_MANUAL;
+        sup->next_at_once = true;
+        break;
+    default: /* stopping for a restart: it follows at once, without backoff */
+        sup->next_at_once = true;
+        return 0;
+    }
+    on_event(sup, SUP_EVENT_MANUAL_RESTART);
+    return 0;
+}
+
+static size_t render_metrics(void *ctx, char *buf, size_t len)
+{
+    struct supervisor *sup = ctx;
+    /* The working set as of this scrape, not of the last pressure event. */
+    if (sup->memory)
+        metrics_set_memory(&sup->metrics, memory_refresh(sup->memory));
+    return metrics_render(&sup->metrics, buf, len);
 }
 
 /* --- setup and teardown --- */
 
-/* Each module gets its own options, taken from the configuration here. */
-static void setup_memory(struct supervisor *sup)
+/* The sockets a user asked for come first: failing them is a usage error, and
+ * nothing else has started yet. */
+static int setup_sockets(struct supervisor *sup)
+{
+    const struct resil_config *cfg = sup->cfg;
+    char err[512];
+    if (cfg->listen_count) {
+        sup->listen = listen_set_open(cfg->listen, cfg->listen_count, (int)cfg->listen_backlog, err,
+                                      sizeof err);
+        if (!sup->listen) {
+            plan_exit(sup, 2, "--listen: %s", err);
+            return -1;
+        }
+    }
+    if (cfg->metrics) {
+        sup->metrics_http =
+            metrics_http_new(sup->loop, cfg->metrics, render_metrics, sup, err, sizeof err);
+        if (!sup->metrics_http) {
+            plan_exit(sup, 2, "--metrics: %s", err);
+            return -1;
+        }
+    }
+    if (sup->state_dir) {
+        struct control_handler ch = {
+            .ctx = sup, .restart = on_restart_request, .render_metrics = render_metrics};
+        sup->control = control_new(sup->loop, sup->state_dir, &ch, err, sizeof err);
+        if (!sup->control)
+            log_warn("no control socket (resil-init restart and metrics will not reach this "
+                     "one): %s",
+                     err);
+    }
+    return 0;
+}
+
+static int setup_monitors(struct supervisor *sup)
 {
     const struct resil_config *cfg = sup->cfg;
     struct memory_callbacks mcb = {.ctx = sup,
@@ -829,83 +1139,89 @@ static void setup_memory(struct supervisor *sup)
         .sample_for_tier_changes = cfg->pressure_signal != 0,
     };
     sup->memory = memory_new(sup->loop, &sup->memory_opts, &mcb);
+    if (sup->memory)
+        metrics_set_memory(&sup->metrics, memory_current(sup->memory));
     sup->appenv = (struct appenv_options){
         .emergency_env = cfg->emergency_env,
         .emergency_env_count = cfg->emergency_env_count,
         .emergency_env_explicit = cfg->emergency_env_explicit,
         .runtime_hints = cfg->runtime_hints,
     };
-}
-
-static int setup_health(struct supervisor *sup)
-{
-    const struct resil_config *cfg = sup->cfg;
-    if (!cfg->health_url)
-        return 0;
-    struct health_options opts = {
-        .url = cfg->health_url,
-        .unix_socket = cfg->health_unix_socket,
-        .json_field = cfg->health_json_field,
-        .interval_ms = cfg->health_interval_ms,
-        .timeout_ms = cfg->health_timeout_ms,
-        .start_period_ms = cfg->health_start_period_ms,
-        .retries = cfg->health_retries,
-    };
-    char err[256] = "";
-    sup->health = health_new(sup->loop, &opts, on_health_change, sup, err, sizeof err);
-    if (!sup->health) {
-        snprintf(sup->reason, sizeof sup->reason, "cannot set up the health check: %s", err);
-        return -1;
+    if (cfg->health_url) {
+        struct health_options opts = {
+            .url = cfg->health_url,
+            .unix_socket = cfg->health_unix_socket,
+            .json_field = cfg->health_json_field,
+            .interval_ms = cfg->health_interval_ms,
+            .timeout_ms = cfg->health_timeout_ms,
+            .start_period_ms = cfg->health_start_period_ms,
+            .retries = cfg->health_retries,
+        };
+        char err[256] = "";
+        sup->health = health_new(sup->loop, &opts, on_health_change, sup, err, sizeof err);
+        if (!sup->health) {
+            log_error("resil-init failed: health check: %s", err);
+            return -1;
+        }
+        health_set_check_cb(sup->health, on_health_checked);
     }
-    health_set_check_cb(sup->health, on_health_checked);
     return 0;
 }
 
-/* The reason line names what could not be had, and why. */
-static int setup_failed(struct supervisor *sup, const char *what)
-{
-    snprintf(sup->reason, sizeof sup->reason, "cannot set up %s: %s", what, strerror(errno));
-    return -1;
-}
-
+/* 0, or the exit code of a failed setup (its reason line in sup->reason). */
 static int setup(struct supervisor *sup, const struct resil_config *cfg, char **envp)
 {
     sup->cfg = cfg;
     sup->envp = envp;
     sup->pid1 = getpid() == 1;
+    metrics_init(&sup->metrics, cfg->health_url != NULL);
+    if (supervisor_restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms) <
+        0) {
+        plan_exit(sup, 70,
+                  "resil-init failed: no memory for a restart budget of %u "
+                  "(--max-restarts)",
+                  cfg->max_restarts);
+        return 70;
+    }
+    sup->loop = loop_new();
+    sup->signals = signals_setup();
+    if (!sup->loop || !sup->signals ||
+        loop_add_fd(sup->loop, signals_fd(sup->signals), EPOLLIN, on_signal_fd, sup) < 0) {
+        plan_exit(sup, 70, "resil-init failed: cannot set up the event loop: %s", strerror(errno));
+        return 70;
+    }
+    sup->grace_timer = loop_timer_new(sup->loop, on_grace_expired, sup);
+    sup->backoff_timer = loop_timer_new(sup->loop, on_backoff_done, sup);
+    sup->delay_timer = loop_timer_new(sup->loop, on_delay_over, sup);
+    if (!sup->grace_timer || !sup->backoff_timer || !sup->delay_timer) {
+        plan_exit(sup, 70, "resil-init failed to set up: timers: %s", strerror(errno));
+        return 70;
+    }
+    sup->state_dir = status_dir_resolve(cfg->state_dir, true);
+    if (setup_sockets(sup) < 0)
+        return 2;
     /* Orphans of the app must come to resil-init, not to the host's init. */
     if (!sup->pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
         log_warn("cannot become child subreaper: %s", strerror(errno));
     if (cfg->pdeath_signal && prctl(PR_SET_PDEATHSIG, cfg->pdeath_signal) < 0)
         log_warn("cannot set parent-death signal: %s", strerror(errno));
-    if (supervisor_restart_budget_init(&sup->budget, cfg->max_restarts, cfg->restart_window_ms) <
-        0) {
-        return setup_failed(sup, "the restart budget (--max-restarts)");
+    if (setup_monitors(sup) < 0) {
+        plan_exit(sup, 70, "resil-init failed to set up");
+        return 70;
     }
-    sup->loop = loop_new();
-    if (!sup->loop)
-        return setup_failed(sup, "the event loop (epoll)");
-    sup->signals = signals_setup();
-    if (!sup->signals ||
-        loop_add_fd(sup->loop, signals_fd(sup->signals), EPOLLIN, on_signal_fd, sup) < 0)
-        return setup_failed(sup, "signal handling (signalfd)");
-    sup->grace_timer = loop_timer_new(sup->loop, on_grace_expired, sup);
-    sup->backoff_timer = loop_timer_new(sup->loop, on_backoff_done, sup);
-    sup->final_timer = loop_timer_new(sup->loop, on_final_grace, sup);
-    if (!sup->grace_timer || !sup->backoff_timer || !sup->final_timer)
-        return setup_failed(sup, "timers (timerfd)");
-    sup->state_dir = status_dir_resolve(cfg->state_dir, true);
-    setup_memory(sup);
-    return setup_health(sup);
+    return 0;
 }
 
 static void teardown(struct supervisor *sup)
 {
+    control_free(sup->control);
+    metrics_http_free(sup->metrics_http);
+    listen_set_free(sup->listen);
     health_free(sup->health);
     memory_free(sup->memory);
     loop_timer_free(sup->grace_timer);
     loop_timer_free(sup->backoff_timer);
-    loop_timer_free(sup->final_timer);
+    loop_timer_free(sup->delay_timer);
     child_release(&sup->app);
     signals_free(sup->signals);
     loop_free(sup->loop);
@@ -919,17 +1235,16 @@ int supervisor_run(const struct resil_config *cfg, char **envp)
     struct supervisor sup;
     memset(&sup, 0, sizeof sup);
     sup.app = CHILD_PROCESS_NONE;
-    int code;
-    if (setup(&sup, cfg, envp) < 0) {
-        code = remap_exit_code(cfg, 70);
-        char desc[REASON_MAX - 32];
-        snprintf(desc, sizeof desc, "%.3900s", sup.reason[0] ? sup.reason : "cannot set up");
-        snprintf(sup.reason, sizeof sup.reason, "exit %d: resil-init failed: %s", code, desc);
+    sup.phase = SUP_PHASE_BACKOFF; /* the first start is "due" at once */
+    int code = setup(&sup, cfg, envp);
+    if (code) {
         log_emit(LOG_LEVEL_ERROR, true, NULL, 0, "%s", sup.reason);
         write_termination_log(cfg, sup.reason);
+        code = sup.exit_code;
     } else {
         start_app(&sup);
-        if (loop_run(sup.loop) < 0) {
+        /* A first start that failed may have ended everything already. */
+        if (sup.phase != SUP_PHASE_DONE && loop_run(sup.loop) < 0) {
             log_error("resil-init failed: epoll: %s", strerror(errno));
             sup.exit_code = 70;
         }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "resil/listen.h"
 #include "resil/loop.h"
 #include "resil/signals.h"
 
@@ -14,7 +15,8 @@ struct child_spawn {
     char **argv; /* NULL-terminated; argv[0] looked up in PATH */
     char **envp; /* the app's environment */
     const struct signals *signals;
-    struct loop *loop; /* its descriptors are closed in the child */
+    struct loop *loop;         /* its descriptors are closed in the child */
+    struct listen_set *listen; /* placed at fds 3.. in the child; NULL for none */
 };
 
 /* The app as child.c tracks it; the caller only reads pid (0: none runs). */

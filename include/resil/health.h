@@ -26,6 +26,7 @@ struct health_check_result {
     long http_status;      /* 0 when no response */
     char verdict_text[64]; /* the body's verdict string, may be empty */
     char error[160];       /* why it failed, in words ("HTTP 503", "timeout after 5s", ...) */
+    uint64_t duration_ms;  /* from the request's start to its verdict */
 };
 
 struct health_state {
@@ -74,10 +75,10 @@ void health_app_stopped(struct health *h);
 const struct health_state *health_get_state(const struct health *h);
 /* The URL as logs and status.json show it: without the password. */
 const char *health_shown_url(const struct health *h);
-
-/* Optional: called after every finished check (after the change callback, if
- * any), so status.json can show the latest check. */
-void health_set_check_cb(struct health *h, void (*checked)(void *ctx));
+/* Optional: called after every finished check with its result (after the
+ * change callback, if any), so status.json and the metrics show it. */
+void health_set_check_cb(struct health *h,
+                         void (*checked)(void *ctx, const struct health_check_result *r));
 const char *health_status_name(enum health_status s);
 void health_free(struct health *h);
 

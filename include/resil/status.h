@@ -13,6 +13,7 @@ enum status_app_state {
     STATUS_APP_STARTING,
     STATUS_APP_RUNNING,
     STATUS_APP_UNHEALTHY,
+    STATUS_APP_DRAINING, /* a stop was asked: --stop-delay before it is forwarded */
     STATUS_APP_STOPPING,
     STATUS_APP_BACKOFF,
     STATUS_APP_EXITED
@@ -46,7 +47,13 @@ char *status_dir_resolve(const char *configured, bool create);
 /* Writes dir/status.json via a temp file and rename. 0 or -1 (errno set). */
 int status_write(const char *dir, const struct status_snapshot *s);
 
-/* The `status` and `probe` subcommands; they return the process exit code. */
+/* A subcommand's --state-dir DIR (and RESIL_STATE_DIR) into cfg->state_dir;
+ * -1 with one line on stderr for any other word (cfg then freed). */
+struct resil_config;
+int status_parse_dir_args(int argc, char **argv, struct resil_config *cfg);
+
+/* The `status` and `probe` subcommands; they return the process exit code.
+ * probe takes --ready or --live (SPEC 8). */
 int status_command(int argc, char **argv);
 int status_probe_command(int argc, char **argv);
 

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -164,6 +165,16 @@ def host_pid(ns, inner_pid):
             if line.startswith("NSpid:") and int(line.split()[-1]) == inner_pid:
                 return pid
     return None
+
+
+def ipv6_loopback_works():
+    """Whether ::1 can be bound here (some CI hosts run without IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 def wait_for(cond, timeout, what):

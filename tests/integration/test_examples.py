@@ -149,7 +149,16 @@ class Invocation:
 
     @property
     def subcommand(self):
-        return self.argv[1] if len(self.argv) > 1 and self.argv[1] in ("status", "probe") else None
+        return (self.argv[1] if len(self.argv) > 1
+                and self.argv[1] in ("status", "probe", "restart", "metrics") else None)
+
+    @property
+    def subcommand_args(self):
+        """The words after the subcommand, without probe's --ready / --live."""
+        args = self.argv[2:]
+        if self.subcommand == "probe":
+            args = [a for a in args if a not in ("--ready", "--live")]
+        return args
 
     def split(self):
         """(options, command): the command is what follows `--` or the first non-option."""
@@ -528,9 +537,11 @@ def test_resil_environment_names_spec_options(inv):
 @needs_spec
 @pytest.mark.parametrize("inv", SUBCOMMANDS, ids=str)
 def test_subcommand_uses_only_spec_options(inv):
-    args = inv.argv[2:]
+    args = inv.subcommand_args
     assert len(args) % 2 == 0 and all(a == "--state-dir" for a in args[::2]), (
         f"{inv}: `resil-init {inv.subcommand}` takes only --state-dir DIR")
+    assert inv.argv[2:].count("--ready") + inv.argv[2:].count("--live") <= (
+        1 if inv.subcommand == "probe" else 0), f"{inv}: --ready / --live belong to probe"
 
 
 # ---- the real binary ----
@@ -584,8 +595,8 @@ def test_check_config_rejects_a_bad_option():
 def test_subcommand_runs(inv, tmp_path):
     # With an empty state directory there is no app: probe says 1, status says 1,
     # and neither is a usage error (2).
-    argv = [str(BIN), inv.subcommand]
-    args = inv.argv[2:]
+    argv = [str(BIN), inv.subcommand, *[a for a in inv.argv[2:] if a in ("--ready", "--live")]]
+    args = inv.subcommand_args
     for i in range(0, len(args), 2):
         argv += [args[i], str(tmp_path)] if args[i] == "--state-dir" else args[i:i + 2]
     r = subprocess.run(argv, env=clean_env(inv.env), capture_output=True, text=True,

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+import helpers
+
 REPO = Path(__file__).resolve().parents[2]
 STATIC_BIN = Path(os.environ.get("RESIL_STATIC_BIN") or REPO / "build" / "resil-init-static")
 # The product's budget: under 300 KB with libcurl and cJSON linked in
@@ -128,15 +130,6 @@ def test_version_runs_in_an_empty_chroot():
     assert version in proc.stdout + proc.stderr, (proc.stdout, proc.stderr)
 
 
-def ipv6_loopback_works():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
 def resolvable_hostname():
     """This machine's name if it resolves to an IPv4 address (else None)."""
     name = socket.gethostname()
@@ -159,7 +152,7 @@ def test_health_check_works_with_the_static_libcurl(tmp_path, family):
     sleep = shutil.which("sleep")
     if sleep is None:
         pytest.skip("no sleep(1) to run as the app")
-    if family == "ipv6" and not ipv6_loopback_works():
+    if family == "ipv6" and not helpers.ipv6_loopback_works():
         pytest.skip("no IPv6 loopback (::1) here")
     hostname = resolvable_hostname() if family == "hostname" else None
     if family == "hostname" and hostname is None:

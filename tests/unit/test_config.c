@@ -1457,6 +1457,13 @@ static void test_new_options_errors(void **state)
     expect_file_error("{\"listen\": 8080}", "key \"listen\": expected a string");
     expect_file_error("{\"listen\": [[\"80\"]]}", "key \"listen\"");
     expect_file_error("{\"metrics\": 9100}", "key \"metrics\": expected a string");
+    /* The address syntax, checked by the listen and metrics modules' validators. */
+    expect_error(ARGS("--listen", "70000"), NULL, "--listen: address '70000': port must be");
+    expect_error(ARGS("--listen", "::1:80"), NULL, "brackets");
+    expect_error(NOARGS, (char *[]){"RESIL_LISTEN=80,bad name=81", NULL}, "bad name=81");
+    expect_file_error("{\"listen\": [\"unix:\"]}", "unix: needs a path");
+    expect_error(ARGS("--metrics", "unix:/m.sock"), NULL, "--metrics: address 'unix:/m.sock'");
+    expect_error(ARGS("--metrics", "9464x"), NULL, "--metrics: address '9464x'");
 }
 
 /* --grace starts after --stop-delay, so any two values go together. */
