@@ -135,14 +135,19 @@ test-asan:
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c) over every parser of outside input,
 # each run for FUZZ_SECONDS from its seeds in tests/fuzz/corpus/; any crash,
 # leak, undefined behaviour or slow input (over 10 s) fails the target.
+# FUZZ_JOBS harnesses run side by side (CI: 2, so eleven take six minutes).
+FUZZ_JOBS ?= 1
 fuzz:
-	$(MAKE) FUZZ=1 fuzz-run
+	$(MAKE) FUZZ=1 fuzz-build
+	$(MAKE) FUZZ=1 -j$(FUZZ_JOBS) fuzz-run
 
 fuzz-build:
 	$(MAKE) FUZZ=1 $(FUZZ_BINS)
 
-fuzz-run: $(FUZZ_BINS)
-	@set -e; for t in $(FUZZ_TARGETS); do sh tests/fuzz/run.sh $$t $(FUZZ_SECONDS); done
+fuzz-run: $(FUZZ_TARGETS:%=fuzz-run-%)
+
+fuzz-run-%: build/fuzz/bin/%
+	@sh tests/fuzz/run.sh $* $(FUZZ_SECONDS)
 
 # The static musl binary: the same steps as the Dockerfile's build stage.
 # ARCH=arm64 builds build/resil-init-static-arm64 (cross-compiled on amd64).
