@@ -24,7 +24,8 @@ import pytest
 from helpers import (BIN, EXIT_TIMEOUT, START_TIMEOUT, app_events_of, base_env, prog,
                      read_lines, require_bin, starts, terms, wait_for, wait_file)
 from hostile import (as_user, fdinfo_flags, fill, hard_deadline, open_fds, require_root,
-                     scratch_uid, shared_dir, tmpfs)
+                     scratch_uid, shared_dir, skip_if_sanitized_without_proc, tmpfs,
+                     without_leak_check)
 
 _deadline = hard_deadline(60)
 
@@ -37,7 +38,7 @@ def app(log, plan="run", on_term="exit0"):
 
 
 def user_env(uid):
-    env = base_env()
+    env = without_leak_check(base_env())
     env["HOME"] = "/"
     return env
 
@@ -157,6 +158,7 @@ NO_PROC = 'umount -l /proc && exec "$@"'
 
 def test_no_proc_as_pid1(init, tmp_path):
     require_root()
+    skip_if_sanitized_without_proc()
     d = tmp_path / "left"
     d.mkdir()
     via = ["unshare", "--pid", "--fork", "--kill-child", "-m", "sh", "-c", NO_PROC, "sh"]
@@ -171,6 +173,7 @@ def test_no_proc_as_pid1(init, tmp_path):
 
 def test_no_proc_as_subreaper_exits_within_grace_and_says_so(init, tmp_path):
     require_root()
+    skip_if_sanitized_without_proc()
     d = tmp_path / "left"
     d.mkdir()
     via = ["unshare", "-m", "sh", "-c", NO_PROC, "sh"]
