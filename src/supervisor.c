@@ -84,6 +84,9 @@ struct supervisor {
     const struct resil_config *cfg;
     char **envp;
     bool pid1;
+    /* Flags kept beside pid1, where the struct has room for them: */
+    bool group_recheck;         /* the old group got SIGKILL: the grace timer looks again */
+    bool leftovers_unreachable; /* a subreaper without /proc cannot find its leftovers */
     struct loop *loop;
     struct signals *signals;
     struct health *health;
@@ -100,8 +103,8 @@ struct supervisor {
     enum sup_phase phase;
 
     /* the app run in progress, or the last one */
-    struct child_process app; /* app.pid 0 when none runs */
     pid_t app_pgid;           /* kept after the app is reaped, to empty its group */
+    struct child_process app; /* app.pid 0 when none runs */
     long long started_at_ms;  /* CLOCK_REALTIME, for status.json */
     uint64_t started_mono_ms;
     unsigned restarts;
@@ -117,7 +120,6 @@ struct supervisor {
     uint64_t grace_deadline_ms; /* 0: no stop under way; else when SIGKILL comes */
     struct loop_timer *delay_timer;
     struct loop_timer *grace_timer;
-    bool group_recheck; /* the old group got SIGKILL: the grace timer looks again */
 
     /* the plan: what follows the run that is ending */
     bool restart_planned;
@@ -129,7 +131,6 @@ struct supervisor {
 
     /* the end */
     bool leftovers_killed;
-    bool leftovers_unreachable; /* a subreaper without /proc cannot find them */
     bool reaping;
     int exit_code;
     char reason[REASON_MAX];
