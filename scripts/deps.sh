@@ -15,6 +15,7 @@
 #   test          the unit and integration suites (`make test`), with build
 #   demo          `make demo`, with build
 #   lint          `make lint` / `make format`, with build
+#   fuzz          `make fuzz`: clang and its libFuzzer runtime, with build
 #   static        `make static` (musl, cmake, dpkg-source for Debian's sources)
 #   static-arm64  `make static ARCH=arm64`: static plus, on another machine
 #                 than arm64, the aarch64 cross compiler and musl-dev:arm64
@@ -38,6 +39,8 @@ pkgs_test='libcmocka-dev python3 python3-pytest python3-yaml python3-prometheus-
 	util-linux procps iproute2 file strace groff-base'
 pkgs_demo='python3 util-linux'
 pkgs_lint='clang-format clang-tidy cppcheck'
+# -fsanitize=fuzzer links libclang_rt.fuzzer, which is in libclang-rt-14-dev
+pkgs_fuzz='clang libclang-rt-14-dev'
 # build-static.sh: musl-gcc, gcc-ar & co., cmake for cJSON, dpkg-source (and
 # its patch, xz) to unpack Debian's source packages, strip, file
 pkgs_static='gcc make musl-tools musl-dev cmake pkg-config dpkg-dev patch xz-utils binutils file'
@@ -90,6 +93,7 @@ for t in $targets; do
 	test) want "$pkgs_build" "$pkgs_test" ;;
 	demo) want "$pkgs_build" "$pkgs_demo" ;;
 	lint) want "$pkgs_build" "$pkgs_lint" ;;
+	fuzz) want "$pkgs_build" "$pkgs_fuzz" ;;
 	static) want "$pkgs_static" ;;
 	static-amd64 | static-arm64)
 		native_arch
@@ -102,11 +106,11 @@ for t in $targets; do
 	bench) want "$pkgs_build" "$pkgs_static" "$pkgs_bench" ;;
 	ci)
 		native_arch
-		want "$pkgs_build" "$pkgs_test" "$pkgs_demo" "$pkgs_lint" "$pkgs_static" \
+		want "$pkgs_build" "$pkgs_test" "$pkgs_demo" "$pkgs_lint" "$pkgs_fuzz" "$pkgs_static" \
 			"$(cross arm64)" "$(emulator arm64)" "$pkgs_ci"
 		;;
 	*)
-		echo "deps: unknown target '$t' (build test demo lint static static-arm64 test-arm64 bench ci)" >&2
+		echo "deps: unknown target '$t' (build test demo lint fuzz static static-arm64 test-arm64 bench ci)" >&2
 		exit 2
 		;;
 	esac

@@ -166,6 +166,9 @@ static int parse_decimal(const char *p, double *out)
     return 0;
 }
 
+/* Every turn of the token loop moves p forward: any byte counts as a
+ * separator or as part of a token, so no byte (a '\r' from a FUSE or bind-mounted
+ * tree) can stall it. */
 int cgroup_parse_psi_some_avg10(const char *text, double *out)
 {
     if (!text || !out)
@@ -174,8 +177,10 @@ int cgroup_parse_psi_some_avg10(const char *text, double *out)
         const char *next = strchr(line, '\n');
         if (strncmp(line, "some ", 5) == 0) {
             for (const char *p = line + 5; *p && *p != '\n';) {
-                while (*p == ' ' || *p == '\t')
+                if (is_space(*p)) {
                     p++;
+                    continue;
+                }
                 if (strncmp(p, "avg10=", 6) == 0)
                     return parse_decimal(p + 6, out);
                 while (*p && !is_space(*p))
@@ -457,21 +462,30 @@ static bool find_below_ns_root(const struct mount_entry *mnt, const char *cg_pat
 }
 
 /* Our cgroup's directory under a mount; the mount root when the path is not
- * visible there and no search finds it (bind mounts hide parents). */
-static void cgroup_dir(const struct mount_entry *mnt, const char *cg_path, char *out, size_t outlen)
+ * visible there and no search finds it (bind mounts hide parents).
+ * false, with errno ENAMETOOLONG, when the path does not fit in out: the mount
+ * root would then be an ancestor, whose numbers are not ours. */
+static bool cgroup_dir(const struct mount_entry *mnt, const char *cg_path, char *out, size_t outlen)
 {
     const char *rel = "";
     if (find_below_ns_root(mnt, cg_path, out, outlen))
-        return;
+        return true;
     if (!has_dotdot(cg_path) && path_under(cg_path, mnt->root))
         rel = strcmp(mnt->root, "/") == 0 ? cg_path : cg_path + strlen(mnt->root);
     while (*rel == '/')
         rel++;
-    size_t n = (size_t)snprintf(out, outlen, "%s%s%s", mnt->point, *rel ? "/" : "", rel);
-    while (n > 1 && out[n - 1] == '/')
-        out[--n] = '\0';
-    if (n >= outlen || !is_dir(out))
+    int n = snprintf(out, outlen, "%s%s%s", mnt->point, *rel ? "/" : "", rel);
+    if (n < 0 || (size_t)n >= outlen) {
+        out[0] = '\0';
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    size_t len = (size_t)n;
+    while (len > 1 && out[len - 1] == '/')
+        out[--len] = '\0';
+    if (!is_dir(out))
         snprintf(out, outlen, "%s", mnt->point);
+    return true;
 }
 
 struct locate_work {
@@ -505,8 +519,11 @@ int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_
     }
     bool v2 = w->v2_path[0] && find_mount(mountinfo, true, w->v2_path, &w->v2_mnt);
     bool v1 = w->v1_path[0] && find_mount(mountinfo, false, w->v1_path, &w->v1_mnt);
-    if (v2)
-        cgroup_dir(&w->v2_mnt, w->v2_path, w->v2_dir, sizeof w->v2_dir);
+    bool too_long = false;
+    if (v2 && !cgroup_dir(&w->v2_mnt, w->v2_path, w->v2_dir, sizeof w->v2_dir)) {
+        v2 = false;
+        too_long = true;
+    }
     /* Hybrid hosts: cgroup2 carries no memory controller, v1 does (README, "Memory and
      * emergency mode"); the
      * v2 cgroup may still offer memory.pressure. */
@@ -514,10 +531,14 @@ int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_
         set_location(loc, 2, w->v2_dir, w->v2_mnt.point, w->v2_dir);
     } else if (v1) {
         char dir[CGROUP_PATH_MAX];
-        cgroup_dir(&w->v1_mnt, w->v1_path, dir, sizeof dir);
-        set_location(loc, 1, dir, w->v1_mnt.point, v2 ? w->v2_dir : "");
+        if (cgroup_dir(&w->v1_mnt, w->v1_path, dir, sizeof dir))
+            set_location(loc, 1, dir, w->v1_mnt.point, v2 ? w->v2_dir : "");
+        else
+            too_long = true;
     }
     free(w);
+    if (!loc->dir[0] && too_long)
+        errno = ENAMETOOLONG;
     return loc->dir[0] ? 0 : -1;
 }
 
@@ -540,7 +561,12 @@ int cgroup_locate_self(const char *root, struct cgroup_location *loc)
     }
     char *cgroups = read_text("/proc/self/cgroup");
     char *mountinfo = read_text("/proc/self/mountinfo");
+    errno = 0;
     int rc = cgroup_locate(cgroups, mountinfo, loc);
+    if (rc < 0 && errno == ENAMETOOLONG)
+        log_warn("memory: the cgroup's path is too long to open (%d bytes or more with its "
+                 "mount point); its memory files are not read",
+                 CGROUP_PATH_MAX);
     free(cgroups);
     free(mountinfo);
     return rc;

@@ -64,8 +64,10 @@ int child_spawn(const struct child_spawn *req, struct child_process *out)
     volatile int exec_errno = 0;
     /* The analyzer's "denial of service in the parent" is the price named above. */
     pid_t pid = vfork(); // NOLINT(clang-analyzer-security.insecureAPI.vfork)
-    if (pid < 0)
+    if (pid < 0) {
+        out->failed_call = "vfork";
         return -1;
+    }
     /* The analyzer allows only exec and _exit after vfork; exec_app keeps to
      * the rule that matters (system calls only, nothing allocated, no return),
      * which posix_spawn's own vfork-style child follows too. */
@@ -112,11 +114,6 @@ bool child_reap_all(void (*on_exit)(void *ctx, pid_t pid, int status), void *ctx
     }
 }
 
-bool child_group_alive(pid_t pgid)
-{
-    return pgid > 0 && (kill(-pgid, 0) == 0 || errno == EPERM);
-}
-
 static bool child_pid_list_has(const struct child_pid_list *l, pid_t pid)
 {
     for (size_t i = 0; i < l->count; i++)
@@ -140,9 +137,9 @@ void child_pid_list_free(struct child_pid_list *l)
     memset(l, 0, sizeof *l);
 }
 
-/* The process group from /proc/PID/stat; the command name may hold ')' so the
- * fields are read after the last one. -1 when the process is gone. */
-static pid_t process_group_of(pid_t pid)
+/* State letter and process group from /proc/PID/stat; the command name may
+ * hold ')' so the fields are read after the last one. -1 when it is gone. */
+static int process_stat(pid_t pid, char *state, pid_t *group)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -155,11 +152,56 @@ static pid_t process_group_of(pid_t pid)
         return -1;
     buf[n] = '\0';
     const char *close_paren = strrchr(buf, ')');
-    char state;
-    int parent, group;
-    if (!close_paren || sscanf(close_paren + 1, " %c %d %d", &state, &parent, &group) != 3)
+    int parent, g;
+    if (!close_paren || sscanf(close_paren + 1, " %c %d %d", state, &parent, &g) != 3)
         return -1;
-    return (pid_t)group;
+    *group = (pid_t)g;
+    return 0;
+}
+
+static pid_t process_group_of(pid_t pid)
+{
+    char state;
+    pid_t group;
+    return process_stat(pid, &state, &group) == 0 ? group : -1;
+}
+
+/* /proc shows the processes of the PID namespace it was mounted for, which
+ * need not be ours (`unshare --pid` without a new /proc): then its pids are
+ * not the ones kill() takes. */
+static bool proc_is_ours(void)
+{
+    char self[32], want[32];
+    ssize_t n = readlink("/proc/self", self, sizeof self - 1);
+    if (n <= 0)
+        return false;
+    self[n] = '\0';
+    snprintf(want, sizeof want, "%d", (int)getpid());
+    return strcmp(self, want) == 0;
+}
+
+/* kill(-pgid, 0) finds zombies too. A member of the old group that died as
+ * the child of a process outside it stays a zombie as long as that parent
+ * does not reap it, and would hold a restart back forever: such members do
+ * not count. Without a /proc of our own, kill's word is taken. */
+bool child_group_alive(pid_t pgid)
+{
+    if (pgid <= 0 || (kill(-pgid, 0) < 0 && errno != EPERM))
+        return false;
+    DIR *proc = proc_is_ours() ? opendir("/proc") : NULL;
+    if (!proc)
+        return true;
+    bool alive = false;
+    struct dirent *de;
+    while (!alive && (de = readdir(proc)) != NULL) {
+        char state;
+        pid_t group;
+        if (isdigit((unsigned char)de->d_name[0]) &&
+            process_stat((pid_t)atoi(de->d_name), &state, &group) == 0 && group == pgid)
+            alive = state != 'Z' && state != 'X';
+    }
+    closedir(proc);
+    return alive;
 }
 
 static void signal_child_once(pid_t pid, pid_t app_pgid, int sig, struct child_pid_list *already)
@@ -177,11 +219,11 @@ static void signal_child_once(pid_t pid, pid_t app_pgid, int sig, struct child_p
 /* resil-init's own children are listed per thread in /proc/self/task/TID/children:
  * reading those costs a few opens, where scanning /proc would read every process
  * of the host. */
-static void signal_children(pid_t app_pgid, int sig, struct child_pid_list *already)
+static bool signal_children(pid_t app_pgid, int sig, struct child_pid_list *already)
 {
     DIR *tasks = opendir("/proc/self/task");
     if (!tasks)
-        return;
+        return false;
     struct dirent *de;
     while ((de = readdir(tasks)) != NULL) {
         if (!isdigit((unsigned char)de->d_name[0]))
@@ -197,6 +239,7 @@ static void signal_children(pid_t app_pgid, int sig, struct child_pid_list *alre
         fclose(f);
     }
     closedir(tasks);
+    return true;
 }
 
 void child_signal_strays(bool pid1, pid_t app_pgid, int sig)
@@ -207,12 +250,12 @@ void child_signal_strays(bool pid1, pid_t app_pgid, int sig)
         kill(-app_pgid, sig);
 }
 
-void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already)
+bool child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already)
 {
     if (pid1) {
         /* kill(-1) skips resil-init itself and reaches the whole namespace. */
         kill(-1, sig);
-        return;
+        return true;
     }
     /* Group members that are not yet resil-init's children (their parent is
      * alive) are reached through the group, once. */
@@ -221,7 +264,7 @@ void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid
         if (already)
             already->group_signalled = true;
     }
-    signal_children(app_pgid, sig, already);
+    return signal_children(app_pgid, sig, already);
 }
 
 int child_status_code(int status)

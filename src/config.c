@@ -100,7 +100,9 @@ static int check_http_url(const char *value, char *err, size_t errlen)
                                                            : 0;
 
     if (skip == 0 || value[skip] == '\0') {
-        snprintf(err, errlen, "expected an http:// or https:// URL, got \"%.64s\"", value);
+        char shown[128];
+        util_redact_url(value, shown, sizeof shown);
+        snprintf(err, errlen, "expected an http:// or https:// URL, got \"%.64s\"", shown);
         return -1;
     }
     for (const char *p = value; *p; p++) {
@@ -1929,6 +1931,21 @@ static cJSON *json_rewrite(const int *rewrite)
     return a;
 }
 
+/* --check-config output ends up in CI logs: the URL's password is not shown. */
+static cJSON *json_url(const char *url)
+{
+    if (!url)
+        return cJSON_CreateNull();
+    size_t len = strlen(url) + 4;
+    char *shown = malloc(len);
+    if (!shown)
+        return cJSON_CreateNull();
+    util_redact_url(url, shown, len);
+    cJSON *j = cJSON_CreateString(shown);
+    free(shown);
+    return j;
+}
+
 static cJSON *json_strings(char *const *v, size_t n)
 {
     cJSON *a = cJSON_CreateArray();
@@ -1961,7 +1978,8 @@ static cJSON *json_option(const struct resil_config *cfg, const struct config_op
     case CONFIG_TYPE_CHOICE:
         return json_text(choice_name(o->choices, *(const int *)at));
     case CONFIG_TYPE_STRING:
-        return json_text(*(char *const *)at);
+        return o == &config_options[OPT_HEALTH_URL] ? json_url(*(char *const *)at)
+                                                    : json_text(*(char *const *)at);
     case CONFIG_TYPE_STRINGS:
     case CONFIG_TYPE_ENV:
         return json_strings(*(char **const *)at, *(const size_t *)cfield_at(cfg, o->aux_offset));

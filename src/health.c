@@ -33,7 +33,8 @@ struct health {
     void *cb_ctx;
 
     char *url;
-    char *field; /* NULL: "status", then "overall_status" */
+    char *shown_url; /* url without its password: what logs and status.json show */
+    char *field;     /* NULL: "status", then "overall_status" */
     char *unix_socket;
     uint64_t interval_ms;
     uint64_t timeout_ms;
@@ -111,14 +112,12 @@ static const char *verdict_string(const cJSON *obj, const char *field)
     return NULL;
 }
 
+/* What an endpoint says reaches status.json and the logs: as valid UTF-8,
+ * cut at a character boundary. */
 static void copy_text(char *out, size_t outlen, const char *s)
 {
-    if (!out || outlen == 0)
-        return;
-    size_t n = s ? strnlen(s, outlen - 1) : 0;
-    if (n)
-        memcpy(out, s, n);
-    out[n] = '\0';
+    if (out && outlen)
+        util_utf8_copy(out, outlen, s, s ? strlen(s) : 0);
 }
 
 enum health_verdict health_judge(long http_status, const char *body, size_t len, bool truncated,
@@ -354,7 +353,7 @@ static void start_check(struct loop *loop, struct loop_timer *timer, void *data)
     /* Adding the handle only asks for a timer: the transfer begins on the
      * next loop turn, never inside this call. */
     if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
-        log_error("health: cannot start a check of %s", h->url);
+        log_error("health: cannot start a check of %s", h->shown_url);
         loop_timer_arm(h->next_check, h->interval_ms);
         return;
     }
@@ -412,7 +411,7 @@ static void judge_transfer(struct health *h, CURLcode rc, struct health_check_re
     if (r->passed)
         return;
     if (r->verdict_text[0] && r->http_status >= 200 && r->http_status <= 399)
-        snprintf(r->error, sizeof r->error, "verdict \"%.60s\" (HTTP %ld)", r->verdict_text,
+        snprintf(r->error, sizeof r->error, "verdict \"%s\" (HTTP %ld)", r->verdict_text,
                  r->http_status);
     else
         snprintf(r->error, sizeof r->error, "HTTP %ld", r->http_status);
@@ -457,10 +456,10 @@ static void log_check(const struct health *h, const struct health_check_result *
         return;
     unsigned long long took = loop_now_ms() - h->check_started_ms;
     if (r->passed)
-        log_debug("health: check of %s passed in %llums: HTTP %ld%s%s", h->url, took,
+        log_debug("health: check of %s passed in %llums: HTTP %ld%s%s", h->shown_url, took,
                   r->http_status, r->verdict_text[0] ? ", verdict " : "", r->verdict_text);
     else
-        log_debug("health: check of %s failed in %llums: %s%s", h->url, took, r->error,
+        log_debug("health: check of %s failed in %llums: %s%s", h->shown_url, took, r->error,
                   counted ? "" : " (start period, not counted)");
 }
 
@@ -468,7 +467,7 @@ static void log_transition(const struct health *h, enum health_status from, enum
                            const struct health_check_result *r)
 {
     const struct log_field fields[] = {
-        {.key = "url", .str = h->url},
+        {.key = "url", .str = h->shown_url},
         {.key = "from", .str = health_status_name(from)},
         {.key = "to", .str = health_status_name(to)},
         {.key = "http_status", .num = r->http_status},
@@ -478,13 +477,13 @@ static void log_transition(const struct health *h, enum health_status from, enum
     enum log_level level = to == HEALTH_STATUS_UNHEALTHY ? LOG_LEVEL_WARN : LOG_LEVEL_INFO;
     if (to == HEALTH_STATUS_UNHEALTHY)
         log_emit(level, false, fields, sizeof fields / sizeof fields[0],
-                 "health: %s is unhealthy after %u consecutive failed check%s (last: %s)", h->url,
-                 h->state.consecutive_failures, h->state.consecutive_failures == 1 ? "" : "s",
-                 r->error);
+                 "health: %s is unhealthy after %u consecutive failed check%s (last: %s)",
+                 h->shown_url, h->state.consecutive_failures,
+                 h->state.consecutive_failures == 1 ? "" : "s", r->error);
     else
         log_emit(level, false, fields, sizeof fields / sizeof fields[0],
-                 "health: %s is %s (HTTP %ld%s%s)", h->url, health_status_name(to), r->http_status,
-                 r->verdict_text[0] ? ", verdict " : "", r->verdict_text);
+                 "health: %s is %s (HTTP %ld%s%s)", h->shown_url, health_status_name(to),
+                 r->http_status, r->verdict_text[0] ? ", verdict " : "", r->verdict_text);
 }
 
 /* A passing "warning"/"degraded" is worth one line when it appears or clears,
@@ -494,10 +493,10 @@ static void log_warn_verdict_change(struct health *h, const struct health_check_
     if (!r->passed || r->verdict == h->last_pass_verdict)
         return;
     if (r->verdict == HEALTH_VERDICT_WARN)
-        log_warn("health: %s reports verdict \"%s\" (HTTP %ld)", h->url, r->verdict_text,
+        log_warn("health: %s reports verdict \"%s\" (HTTP %ld)", h->shown_url, r->verdict_text,
                  r->http_status);
     else
-        log_info("health: %s no longer reports a warning (HTTP %ld)", h->url, r->http_status);
+        log_info("health: %s no longer reports a warning (HTTP %ld)", h->shown_url, r->http_status);
     h->last_pass_verdict = r->verdict;
 }
 
@@ -586,17 +585,19 @@ int health_validate_url(const char *url, char *err, size_t errlen)
     CURLU *u = curl_url();
     char *scheme = NULL;
     int ret = -1;
+    char shown[1024];
+    util_redact_url(url, shown, sizeof shown);
     /* Any scheme parses, so a bad one gets our words, not "Unsupported URL scheme". */
     CURLUcode uc =
         u ? curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) : CURLUE_OUT_OF_MEMORY;
     if (uc == CURLUE_OK)
         uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
     if (uc != CURLUE_OK) {
-        snprintf(err, errlen, "--health-url %s: %s", url, url_problem(uc));
+        snprintf(err, errlen, "--health-url %s: %s", shown, url_problem(uc));
     } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
-        snprintf(err, errlen, "--health-url %s: only http:// and https:// are allowed", url);
+        snprintf(err, errlen, "--health-url %s: only http:// and https:// are allowed", shown);
     } else if (strcasecmp(scheme, "https") == 0 && !curl_has_https()) {
-        snprintf(err, errlen, "--health-url %s: this build has no TLS, use http://", url);
+        snprintf(err, errlen, "--health-url %s: this build has no TLS, use http://", shown);
     } else {
         ret = 0;
     }
@@ -663,6 +664,10 @@ static int init_curl(struct health *h, char *err, size_t errlen)
 static int copy_options(struct health *h, const struct health_options *o)
 {
     h->url = strdup(o->url ? o->url : "");
+    size_t shown_len = h->url ? strlen(h->url) + 4 : 0;
+    h->shown_url = h->url ? malloc(shown_len) : NULL;
+    if (h->shown_url)
+        util_redact_url(h->url, h->shown_url, shown_len);
     h->field = o->json_field ? strdup(o->json_field) : NULL;
     h->unix_socket = o->unix_socket ? strdup(o->unix_socket) : NULL;
     h->interval_ms = o->interval_ms;
@@ -670,7 +675,8 @@ static int copy_options(struct health *h, const struct health_options *o)
     h->start_period_ms = o->start_period_ms;
     h->retries = o->retries;
     h->body = malloc(HEALTH_BODY_MAX);
-    if (!h->url || (o->json_field && !h->field) || (o->unix_socket && !h->unix_socket) || !h->body)
+    if (!h->url || !h->shown_url || (o->json_field && !h->field) ||
+        (o->unix_socket && !h->unix_socket) || !h->body)
         return -1;
     return 0;
 }
@@ -730,6 +736,11 @@ void health_app_stopped(struct health *h)
     loop_timer_disarm(h->next_check);
 }
 
+const char *health_shown_url(const struct health *h)
+{
+    return h->shown_url;
+}
+
 const struct health_state *health_get_state(const struct health *h)
 {
     return &h->state;
@@ -751,6 +762,7 @@ void health_free(struct health *h)
     free(h->fds);
     free(h->body);
     free(h->url);
+    free(h->shown_url);
     free(h->field);
     free(h->unix_socket);
     free(h);

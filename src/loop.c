@@ -287,13 +287,15 @@ static int dispatch_once(struct loop *loop)
     return 0;
 }
 
+/* A stop asked for before the loop runs (the first start of the app failed)
+ * ends it at once; a stop is spent by the run it ends. */
 int loop_run(struct loop *loop)
 {
+    int rc = 0;
+    while (!loop->stopping && rc == 0)
+        rc = dispatch_once(loop);
     loop->stopping = false;
-    while (!loop->stopping)
-        if (dispatch_once(loop) < 0)
-            return -1;
-    return 0;
+    return rc;
 }
 
 void loop_stop(struct loop *loop)

@@ -49,6 +49,21 @@ static void add_time(cJSON *obj, const char *key, long long realtime_ms)
     cJSON_AddStringToObject(obj, key, ts);
 }
 
+/* status.json is read by tools that reject invalid UTF-8: text that came from
+ * outside (a verdict, a URL) goes in as valid UTF-8 whatever its bytes. */
+static void add_text(cJSON *obj, const char *key, const char *text)
+{
+    size_t len = strlen(text);
+    char *clean = malloc(3 * len + 1); /* every byte may become U+FFFD */
+    if (!clean) {
+        cJSON_AddNullToObject(obj, key);
+        return;
+    }
+    util_utf8_copy(clean, 3 * len + 1, text, len);
+    cJSON_AddStringToObject(obj, key, clean);
+    free(clean);
+}
+
 static cJSON *last_exit_json(const struct status_exit *e)
 {
     if (!e->present)
@@ -63,7 +78,7 @@ static cJSON *last_exit_json(const struct status_exit *e)
             obj, "signal", config_signal_name(e->signal) ? config_signal_name(e->signal) : "?");
     else
         cJSON_AddNullToObject(obj, "signal");
-    cJSON_AddStringToObject(obj, "reason", e->reason);
+    add_text(obj, "reason", e->reason);
     add_time(obj, "at", e->at_ms);
     return obj;
 }
@@ -88,7 +103,7 @@ static cJSON *health_json(const struct status_snapshot *s)
     cJSON *h = cJSON_CreateObject();
     const struct health_state *st = s->health;
     if (s->health_url)
-        cJSON_AddStringToObject(h, "url", s->health_url);
+        add_text(h, "url", s->health_url);
     else
         cJSON_AddNullToObject(h, "url");
     cJSON_AddStringToObject(h, "status",
@@ -100,7 +115,7 @@ static cJSON *health_json(const struct status_snapshot *s)
     else
         cJSON_AddNullToObject(h, "last_http_status");
     if (st && st->last_verdict[0])
-        cJSON_AddStringToObject(h, "last_verdict", st->last_verdict);
+        add_text(h, "last_verdict", st->last_verdict);
     else
         cJSON_AddNullToObject(h, "last_verdict");
     return h;
@@ -143,10 +158,48 @@ char *status_to_json(const struct status_snapshot *s)
     return text;
 }
 
-static int make_dir(const char *path)
+/* Why path may not hold status.json, or NULL when it may. resil-init often
+ * runs as root and `probe` trusts what it reads: a directory that is a symlink,
+ * belongs to someone else or that others can write to would let them steer
+ * root's writes (a planted symlink) or forge the state a probe reports. */
+static const char *dir_problem(const char *path, char *buf, size_t len)
 {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
-        return access(path, W_OK);
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return strerror(errno);
+    if (S_ISLNK(st.st_mode))
+        return "it is a symbolic link";
+    if (!S_ISDIR(st.st_mode))
+        return "not a directory";
+    if (st.st_uid != geteuid()) {
+        snprintf(buf, len, "owned by uid %u, not by resil-init's uid %u", (unsigned)st.st_uid,
+                 (unsigned)geteuid());
+        return buf;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(buf, len, "writable by %s (mode %04o)",
+                 st.st_mode & S_IWOTH ? "others" : "its group", (unsigned)(st.st_mode & 07777));
+        return buf;
+    }
+    if (access(path, W_OK) < 0)
+        return strerror(errno);
+    return NULL;
+}
+
+/* 0 when path is (now) a directory status.json may be written in; otherwise
+ * -1, with one warning when warn (the last candidate). */
+static int usable_dir(const char *path, bool warn)
+{
+    char buf[96];
+    const char *problem = NULL;
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        problem = strerror(errno);
+    else
+        problem = dir_problem(path, buf, sizeof buf);
+    if (!problem)
+        return 0;
+    if (warn)
+        log_warn("state directory %s is not used: %s; status.json is not written", path, problem);
     return -1;
 }
 
@@ -185,21 +238,22 @@ static size_t default_dirs(char dirs[DEFAULT_DIRS_MAX][4096])
 static bool has_status_file(const char *dir)
 {
     char path[4096 + sizeof STATUS_FILE + 1];
-    snprintf(path, sizeof path, "%s/%s", dir, STATUS_FILE);
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, STATUS_FILE) >= sizeof path)
+        return false;
     return access(path, R_OK) == 0;
 }
 
 char *status_dir_resolve(const char *configured, bool create)
 {
     if (configured) {
-        if (create && make_dir(configured) < 0)
+        if (create && usable_dir(configured, true) < 0)
             return NULL;
         return strdup(configured);
     }
     char dirs[DEFAULT_DIRS_MAX][4096];
     size_t n = default_dirs(dirs);
     for (size_t i = 0; i < n; i++)
-        if (create ? make_dir(dirs[i]) == 0 : has_status_file(dirs[i]))
+        if (create ? usable_dir(dirs[i], i + 1 == n) == 0 : has_status_file(dirs[i]))
             return strdup(dirs[i]);
     /* A reader names the best place in its message; a writer has none. */
     return create || n == 0 ? NULL : strdup(dirs[0]);
@@ -221,25 +275,63 @@ static char *status_line(const struct status_snapshot *s, size_t *len)
     return line;
 }
 
+/* The temp file is created, never opened as found: O_EXCL and O_NOFOLLOW, so a
+ * name planted in the directory (a symlink to /etc/shadow) is removed, not
+ * written through. */
+static int create_temp(const char *tmp)
+{
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    /* openat: musl's open() follows O_CLOEXEC with an fcntl of its own. */
+    int fd = openat(AT_FDCWD, tmp, flags, 0644);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+        fd = openat(AT_FDCWD, tmp, flags, 0644);
+    return fd;
+}
+
+static int write_file(const char *dir, const char *text, size_t len)
+{
+    char tmp[4096], final[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, STATUS_FILE) >= sizeof tmp ||
+        (size_t)snprintf(final, sizeof final, "%s/%s", dir, STATUS_FILE) >= sizeof final) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = create_temp(tmp);
+    if (fd < 0)
+        return -1;
+    int rc = util_write_all(fd, text, len);
+    int saved = errno;
+    if (close(fd) < 0 && rc == 0) {
+        rc = -1;
+        saved = errno;
+    }
+    if (rc == 0 && rename(tmp, final) < 0) {
+        rc = -1;
+        saved = errno;
+    }
+    if (rc < 0)
+        unlink(tmp);
+    errno = saved;
+    return rc;
+}
+
+/* One warning per breakage (a full disk fails every write), one line when it
+ * works again: a status file that stopped changing must not go unexplained. */
+static int last_write_errno;
+
 int status_write(const char *dir, const struct status_snapshot *s)
 {
     size_t len = 0;
     char *text = status_line(s, &len);
-    char tmp[4096], final[4096];
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, STATUS_FILE);
-    snprintf(final, sizeof final, "%s/%s", dir, STATUS_FILE);
-    /* openat: musl's open() follows O_CLOEXEC with an fcntl of its own. */
-    int fd = text ? openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-    int rc = -1;
-    if (fd >= 0) {
-        rc = util_write_all(fd, text, len);
-        rc = close(fd) == 0 ? rc : -1;
-        if (rc == 0)
-            rc = rename(tmp, final);
-        if (rc < 0)
-            unlink(tmp);
-    }
+    int rc = text ? write_file(dir, text, len) : -1;
+    int err = rc < 0 ? (text ? errno : ENOMEM) : 0;
     free(text);
+    if (err && err != last_write_errno)
+        log_warn("cannot write %s/%s: %s; it may be out of date", dir, STATUS_FILE, strerror(err));
+    else if (!err && last_write_errno)
+        log_info("%s/%s is written again", dir, STATUS_FILE);
+    last_write_errno = err;
+    errno = err;
     return rc;
 }
 
@@ -265,16 +357,21 @@ static char *read_status_file(const char *cmd, const char *configured_dir)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir ? dir : ".", STATUS_FILE);
     free(dir);
-    /* Only a regular file: a FIFO or device there must not hang a probe. */
+    /* Only a regular file, not through a symlink: a FIFO or device there must
+     * not hang a probe, and a link must not make root print a file it names.
+     * resil-init only ever renames a regular file into place. */
     size_t n = 0;
-    char *buf = util_read_file(path, STATUS_READ_MAX, UTIL_READ_REGULAR, &n);
+    char *buf = util_read_file(path, STATUS_READ_MAX, UTIL_READ_REGULAR | UTIL_READ_NOFOLLOW, &n);
     if (!buf) {
         fprintf(stderr, "resil-init %s: no state file at %s: %s\n", cmd, path,
-                errno == EINVAL ? "not a regular file" : strerror(errno));
+                errno == EINVAL  ? "not a regular file"
+                : errno == ELOOP ? "a symbolic link, not resil-init's file"
+                                 : strerror(errno));
         return NULL;
     }
-    if (n == 0) {
-        fprintf(stderr, "resil-init %s: empty state file at %s\n", cmd, path);
+    const char *problem = n == 0 ? "it is empty" : strlen(buf) != n ? "it holds a NUL byte" : NULL;
+    if (problem) {
+        fprintf(stderr, "resil-init %s: %s is not a state file: %s\n", cmd, path, problem);
         free(buf);
         return NULL;
     }
@@ -291,8 +388,8 @@ int status_command(int argc, char **argv)
     if (!text)
         return 1;
     fputs(text, stdout);
-    size_t len = strlen(text); /* 0 when the file starts with a NUL byte */
-    if (len == 0 || text[len - 1] != '\n')
+    size_t len = strlen(text); /* never 0: read_status_file refuses that */
+    if (text[len - 1] != '\n')
         fputc('\n', stdout);
     free(text);
     return 0;
@@ -303,7 +400,8 @@ int status_command(int argc, char **argv)
 static bool supervisor_alive(const cJSON *root)
 {
     const cJSON *pid = cJSON_GetObjectItemCaseSensitive(root, "pid");
-    if (!cJSON_IsNumber(pid) || pid->valuedouble < 1)
+    /* Checked as a double first: converting one past INT_MAX is undefined. */
+    if (!cJSON_IsNumber(pid) || !(pid->valuedouble >= 1 && pid->valuedouble <= 4194304))
         return false;
     return kill((pid_t)pid->valuedouble, 0) == 0 || errno == EPERM;
 }
@@ -372,6 +470,11 @@ int status_probe_command(int argc, char **argv)
         return 1;
     cJSON *root = cJSON_Parse(text);
     free(text);
+    if (!cJSON_IsObject(root)) {
+        fprintf(stderr, "resil-init probe: the state file is not a JSON object\n");
+        cJSON_Delete(root);
+        return 1;
+    }
     const cJSON *app = cJSON_GetObjectItemCaseSensitive(root, "app");
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(app, "state");
     const char *name = cJSON_IsString(state) ? state->valuestring : "unknown";

@@ -44,6 +44,11 @@
 
 #define REASON_MAX 4000 /* the termination log's line stays under Kubernetes' 4096 */
 #define DESC_MAX 1024
+#define SIGNALS_PER_TURN 64
+/* How often a restart looks again at an old group that SIGKILL has been sent
+ * to: its last members may die as zombies of a parent outside the group,
+ * which sends resil-init no SIGCHLD. */
+#define GROUP_RECHECK_MS 50
 
 /* RESIL_RESTART_REASON of a start; also the label of resil_app_restarts_total. */
 enum restart_reason {
@@ -80,6 +85,9 @@ struct supervisor {
     char **envp;
     pid_t pid; /* resil-init's own */
     bool pid1;
+    /* Flags kept beside pid1, where the struct has room for them: */
+    bool group_recheck;         /* the old group got SIGKILL: the grace timer looks again */
+    bool leftovers_unreachable; /* a subreaper without /proc cannot find its leftovers */
     struct loop *loop;
     struct signals *signals;
     struct health *health;
@@ -96,8 +104,8 @@ struct supervisor {
     enum sup_phase phase;
 
     /* the app run in progress, or the last one */
-    struct child_process app; /* app.pid 0 when none runs */
     pid_t app_pgid;           /* kept after the app is reaped, to empty its group */
+    struct child_process app; /* app.pid 0 when none runs */
     long long started_at_ms;  /* CLOCK_REALTIME, for status.json */
     uint64_t started_mono_ms;
     unsigned restarts;
@@ -255,7 +263,7 @@ static void publish(struct supervisor *sup)
         .restarts = sup->restarts,
         .emergency = sup->emergency,
         .last_exit = sup->last_exit,
-        .health_url = sup->cfg->health_url,
+        .health_url = sup->health ? health_shown_url(sup->health) : NULL,
         .health = sup->health ? health_get_state(sup->health) : NULL,
         .memory = sup->memory ? memory_current(sup->memory) : NULL,
     };
@@ -333,10 +341,18 @@ static void finish(struct supervisor *sup, int code, const char *fmt, ...)
     enter(sup, SUP_PHASE_FINISHING);
 }
 
+/* Without /proc a subreaper cannot find its children to kill them, and waiting
+ * for them would outlast every grace period: they are left to whoever reaps
+ * after resil-init, and the end comes at the grace (on_grace_expired). */
 static void kill_leftovers(struct supervisor *sup)
 {
     sup->leftovers_killed = true;
-    child_signal_leftovers(sup->pid1, sup->app_pgid, SIGKILL, NULL);
+    if (child_signal_leftovers(sup->pid1, sup->app_pgid, SIGKILL, NULL) ||
+        sup->leftovers_unreachable)
+        return;
+    sup->leftovers_unreachable = true;
+    log_warn("the processes left behind cannot be found without /proc: SIGKILL went to the "
+             "app's process group only; exiting without waiting for the others");
 }
 
 /* --- the grace budget --- */
@@ -352,6 +368,8 @@ static void start_grace(struct supervisor *sup)
                    sup->grace_deadline_ms > now ? sup->grace_deadline_ms - now : 0);
 }
 
+static void after_reap(struct supervisor *sup, bool no_children_left);
+
 static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *data)
 {
     (void)loop;
@@ -360,8 +378,18 @@ static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *
     char grace[32];
     format_grace(sup, grace, sizeof grace);
     if (sup->phase == SUP_PHASE_FINISHING) {
-        log_warn("processes left %s after the stop began: sending SIGKILL", grace);
-        kill_leftovers(sup);
+        if (!sup->leftovers_unreachable) {
+            log_warn("processes left %s after the stop began: sending SIGKILL", grace);
+            kill_leftovers(sup);
+        }
+        if (sup->leftovers_unreachable)
+            enter(sup, SUP_PHASE_DONE);
+        return;
+    }
+    if (sup->group_recheck) {
+        after_reap(sup, false);
+        if (sup->phase == SUP_PHASE_STOPPING)
+            loop_timer_arm(sup->grace_timer, GROUP_RECHECK_MS);
         return;
     }
     if (sup->app.pid > 0) {
@@ -377,6 +405,10 @@ static void on_grace_expired(struct loop *loop, struct loop_timer *timer, void *
     /* A stop for good has one budget: nothing outlives it. */
     if (!sup->restart_planned && sup->stop_cause != STOP_NONE)
         kill_leftovers(sup);
+    if (sup->restart_planned) {
+        sup->group_recheck = true;
+        loop_timer_arm(sup->grace_timer, GROUP_RECHECK_MS);
+    }
 }
 
 /* --- starting the app --- */
@@ -427,8 +459,8 @@ static void start_app(struct supervisor *sup)
     if (spawn_app(sup, mem, reason) < 0) {
         int err = errno;
         sup->app.pid = 0;
-        finish(sup, 70, "resil-init failed: cannot start %s: fork: %s", sup->cfg->command[0],
-               strerror(err));
+        finish(sup, 70, "resil-init failed: cannot start %s: %s: %s", sup->cfg->command[0],
+               sup->app.failed_call ? sup->app.failed_call : "fork", strerror(err));
         return;
     }
     sup->app_pgid = sup->app.pid;
@@ -504,8 +536,13 @@ static void end_leftovers(struct supervisor *sup, bool no_children_left)
     uint64_t now = loop_now_ms();
     if (sup->grace_deadline_ms && sup->grace_deadline_ms <= now) {
         kill_leftovers(sup);
+        if (sup->leftovers_unreachable)
+            loop_timer_arm(sup->grace_timer, 0); /* the end, next turn */
     } else {
-        child_signal_leftovers(sup->pid1, sup->app_pgid, SIGTERM, &sup->signalled);
+        if (!child_signal_leftovers(sup->pid1, sup->app_pgid, SIGTERM, &sup->signalled))
+            log_warn("cannot list the processes left behind (/proc/self/task: %s): only the "
+                     "app's process group gets SIGTERM",
+                     strerror(errno));
         start_grace(sup);
     }
 }
@@ -532,6 +569,7 @@ static void enter(struct supervisor *sup, enum sup_phase phase)
     switch (phase) {
     case SUP_PHASE_RUNNING:
         loop_timer_disarm(sup->grace_timer);
+        sup->group_recheck = false;
         break;
     case SUP_PHASE_DRAINING:
         loop_timer_arm(sup->delay_timer, sup->cfg->stop_delay_ms);
@@ -545,6 +583,7 @@ static void enter(struct supervisor *sup, enum sup_phase phase)
         break;
     case SUP_PHASE_BACKOFF:
         loop_timer_disarm(sup->grace_timer);
+        sup->group_recheck = false;
         sup->grace_deadline_ms = 0;
         arm_backoff(sup);
         break;
@@ -702,11 +741,17 @@ static void plan_after_own_exit(struct supervisor *sup, int status, const char *
     bool restart = sup->phase != SUP_PHASE_DRAINING &&
                    restart_allowed_by_policy(sup->cfg, failure) && sup->cfg->max_restarts > 0;
     bool oom = failure && died_of_oom(sup, status, tier_before_exit, restart);
+    /* An app that exited by itself after an OOM kill in its cgroup (one of its
+     * workers went) reports its own status; only a death by SIGKILL is the
+     * OOM killer's 137. */
+    bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
     enum restart_reason reason = oom ? REASON_OOM : failure ? REASON_CRASH : REASON_EXIT;
-    int code = oom ? 137 : child_status_code(status);
+    int code = oom && killed ? 137 : child_status_code(status);
     char desc[DESC_MAX];
-    if (oom)
+    if (oom && killed)
         snprintf(desc, sizeof desc, "OOM kill: %s after the kernel's OOM killer struck", what);
+    else if (oom)
+        snprintf(desc, sizeof desc, "%s after the kernel OOM-killed a process in its cgroup", what);
     else
         snprintf(desc, sizeof desc, "%s", what);
     record_exit(sup, status, reason_names[reason]);
@@ -802,8 +847,9 @@ static void after_reap(struct supervisor *sup, bool no_children_left)
         }
         /* A subreaper learns of grandchildren only as their parents die. */
         if (!first && !sup->pid1)
-            child_signal_leftovers(false, sup->app_pgid, sup->leftovers_killed ? SIGKILL : SIGTERM,
-                                   sup->leftovers_killed ? NULL : &sup->signalled);
+            (void)child_signal_leftovers(false, sup->app_pgid,
+                                         sup->leftovers_killed ? SIGKILL : SIGTERM,
+                                         sup->leftovers_killed ? NULL : &sup->signalled);
         return;
     }
     if (sup->phase == SUP_PHASE_STOPPING && sup->app.pid == 0 && !child_group_alive(sup->app_pgid))
@@ -921,8 +967,12 @@ static void on_signal_fd(struct loop *loop, int fd, uint32_t events, void *data)
     (void)fd;
     (void)events;
     struct supervisor *sup = data;
+    /* A bounded batch per turn: the signalfd stays readable (level-triggered)
+     * and is served again next turn, after the timers and sockets that are
+     * ready too. Draining it whole would let a flood of real-time signals
+     * starve the grace timer and the health checks. */
     int sig;
-    while ((sig = signals_next(sup->signals)) != 0)
+    for (int n = 0; n < SIGNALS_PER_TURN && (sig = signals_next(sup->signals)) != 0; n++)
         handle_signal(sup, sig);
 }
 
@@ -933,7 +983,7 @@ static void decide_unhealthy(struct supervisor *sup, const struct health_check_r
     const struct health_state *st = health_get_state(sup->health);
     char desc[DESC_MAX - 64];
     snprintf(desc, sizeof desc, "unhealthy: %u consecutive failed checks of %s (last: %s)",
-             st->consecutive_failures, sup->cfg->health_url,
+             st->consecutive_failures, health_shown_url(sup->health),
              last && last->error[0] ? last->error : "failed");
     bool may_restart = sup->cfg->on_unhealthy == CONFIG_ON_UNHEALTHY_RESTART &&
                        restart_allowed_by_policy(sup->cfg, true);
@@ -1193,8 +1243,6 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
         return 70;
     }
     sup->state_dir = status_dir_resolve(cfg->state_dir, true);
-    if (!sup->state_dir)
-        log_warn("no usable state directory: status.json is not written");
     if (setup_sockets(sup) < 0)
         return 2;
     /* Orphans of the app must come to resil-init, not to the host's init. */

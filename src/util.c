@@ -1,10 +1,12 @@
 /* util: the small helpers of include/resil/util.h — bounded file reads,
- * write-all, growable arrays, decimal numbers, KEY=VALUE vectors, the wall
- * clock. Nothing here logs: callers word their own errors from errno. */
+ * write-all, growable arrays, decimal numbers, KEY=VALUE vectors, outside
+ * text as valid UTF-8, URLs without their password, the wall clock. Nothing
+ * here logs: callers word their own errors from errno. */
 #include "resil/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -251,4 +253,91 @@ long long util_realtime_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool is_continuation(unsigned char c)
+{
+    return (c & 0xC0) == 0x80;
+}
+
+size_t util_utf8_char_len(const unsigned char *s, size_t avail)
+{
+    if (avail == 0)
+        return 0;
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned min_second = 0x80, max_second = 0xBF; /* range of s[1], which rules out overlongs */
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            min_second = 0xA0;
+        else if (c == 0xED) /* U+D800..DFFF are surrogates, not characters */
+            max_second = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            min_second = 0x90;
+        else if (c == 0xF4) /* nothing past U+10FFFF */
+            max_second = 0x8F;
+    } else {
+        return 0;
+    }
+    if (avail < len || s[1] < min_second || s[1] > max_second)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (!is_continuation(s[i]))
+            return 0;
+    return len;
+}
+
+size_t util_utf8_copy(char *out, size_t outlen, const char *s, size_t n)
+{
+    static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+    size_t w = 0;
+    if (outlen == 0)
+        return 0;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = s ? strnlen(s, n) : 0;
+    for (size_t i = 0; i < len;) {
+        size_t clen = util_utf8_char_len(p + i, len - i);
+        const char *from = clen ? (const char *)p + i : replacement;
+        size_t take = clen ? clen : sizeof replacement - 1;
+        if (w + take > outlen - 1)
+            break;
+        memcpy(out + w, from, take);
+        w += take;
+        i += clen ? clen : 1;
+    }
+    out[w] = '\0';
+    return w;
+}
+
+void util_redact_url(const char *url, char *out, size_t outlen)
+{
+    if (!out || outlen == 0)
+        return;
+    const char *authority = url ? strstr(url, "://") : NULL;
+    if (!authority) {
+        snprintf(out, outlen, "%s", url ? url : "");
+        return;
+    }
+    authority += 3;
+    size_t alen = strcspn(authority, "/?#");
+    const char *at = NULL;
+    for (const char *p = authority; p < authority + alen; p++)
+        if (*p == '@')
+            at = p;
+    if (!at) {
+        snprintf(out, outlen, "%s", url);
+        return;
+    }
+    /* The user name says which account, and is kept; the password goes. */
+    const char *colon = memchr(authority, ':', (size_t)(at - authority));
+    int keep = colon ? (int)(colon - authority) : 0;
+    snprintf(out, outlen, "%.*s%.*s%s%s", (int)(authority - url), url, keep, authority,
+             colon ? ":***" : "***", at);
 }

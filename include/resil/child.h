@@ -22,7 +22,8 @@ struct child_spawn {
 /* The app as child.c tracks it; the caller only reads pid (0: none runs). */
 struct child_process {
     pid_t pid;
-    int exec_errno; /* errno of a failed exec; 0 when it worked */
+    int exec_errno;          /* errno of a failed exec; 0 when it worked */
+    const char *failed_call; /* after child_spawn failed: the call, "vfork" */
 };
 #define CHILD_PROCESS_NONE ((struct child_process){.pid = 0, .exec_errno = 0})
 
@@ -45,7 +46,8 @@ int child_signal_group(pid_t pgid, int sig);
  * Returns true when resil-init has no children left at all. */
 bool child_reap_all(void (*on_exit)(void *ctx, pid_t pid, int status), void *ctx);
 
-/* Whether any process of the group still exists. */
+/* Whether any process of the group is still alive: zombies do not count
+ * (one whose parent never reaps it would count forever). */
 bool child_group_alive(pid_t pgid);
 
 /* Signals what is left: as PID 1 every other process of the namespace; as a
@@ -57,7 +59,9 @@ struct child_pid_list {
     size_t count, cap;
     bool group_signalled; /* the app's group got the signal as a whole */
 };
-void child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already);
+/* false (errno set) when the children could not be listed (no /proc): only the
+ * app's group was signalled then. */
+bool child_signal_leftovers(bool pid1, pid_t app_pgid, int sig, struct child_pid_list *already);
 /* child_signal_leftovers for when resil-init has no child left: as PID 1 the
  * processes that joined the namespace from outside (docker exec), as a
  * subreaper the app's group; no /proc scan, as it could find no child. */

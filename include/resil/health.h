@@ -73,6 +73,8 @@ void health_app_started(struct health *h);
 /* The app is stopping or gone: cancel the timer and any check in flight. */
 void health_app_stopped(struct health *h);
 const struct health_state *health_get_state(const struct health *h);
+/* The URL as logs and status.json show it: without the password. */
+const char *health_shown_url(const struct health *h);
 /* Optional: called after every finished check with its result (after the
  * change callback, if any), so status.json and the metrics show it. */
 void health_set_check_cb(struct health *h,

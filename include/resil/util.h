@@ -1,6 +1,7 @@
 /* Small helpers several modules need the same way: bounded whole-file reads,
  * write-all, growable arrays, overflow-checked decimal numbers, KEY=VALUE
- * vectors and the wall clock. Each does one thing and leaves errno as the
+ * vectors, outside text as valid UTF-8, URLs shown without their password,
+ * and the wall clock. Each does one thing and leaves errno as the
  * failing call set it. */
 #ifndef RESIL_UTIL_H
 #define RESIL_UTIL_H
@@ -64,6 +65,25 @@ int util_read_decimal(const char **p, uint64_t frac_scale_max, struct util_decim
 long util_env_index(char *const *env, const char *key, size_t klen);
 /* The value of key (NUL-terminated) in env, or NULL when absent. */
 const char *util_env_get(char *const *env, const char *key);
+
+/* --- text from outside, as UTF-8 ---
+ * Health endpoints, cgroup trees and status files are not ours: what they say
+ * is copied into status.json and JSON logs only as valid UTF-8. */
+
+/* Bytes of the valid UTF-8 character at s (1 to 4, at most avail), or 0 when
+ * s does not start one (a stray continuation byte, an overlong form, a
+ * surrogate, past U+10FFFF, or cut short). */
+size_t util_utf8_char_len(const unsigned char *s, size_t avail);
+
+/* The first n bytes of s (up to a NUL) into out as valid UTF-8, NUL-terminated:
+ * an invalid byte becomes U+FFFD, and a character that does not fit in
+ * outlen - 1 bytes is left out whole, never cut. Returns the bytes written. */
+size_t util_utf8_copy(char *out, size_t outlen, const char *s, size_t n);
+
+/* url with the password of its user information replaced by "***"
+ * ("http://user:***@host/"; a user part alone, often a token, is all "***"),
+ * for every place a URL given on the command line is shown. */
+void util_redact_url(const char *url, char *out, size_t outlen);
 
 /* --- time --- */
 

@@ -216,10 +216,13 @@ class Init:
     plain child of the test, where it is a child subreaper.
 
     via: a command prefix that starts resil-init as its child (e.g. a parent
-    process a test kills); tty: a terminal fd given to the run's new session
-    as its controlling terminal (and its stdin unless stdin= is given)."""
+    process a test kills) or execs it (setpriv, prlimit, unshare -m); tty: a
+    terminal fd given to the run's new session as its controlling terminal (and
+    its stdin unless stdin= is given); stderr: a file descriptor for resil-init's
+    stderr instead of the captured file (stderr_text() then has nothing)."""
 
-    def __init__(self, args, pid1=True, outdir=None, via=None, tty=None, **popen_kw):
+    def __init__(self, args, pid1=True, outdir=None, via=None, tty=None, stderr=None,
+                 **popen_kw):
         self.pid1 = pid1
         self.outdir = Path(outdir or tempfile.mkdtemp(prefix="resil-it-"))
         self.outdir.mkdir(parents=True, exist_ok=True)
@@ -240,8 +243,8 @@ class Init:
         self._out = open(self.stdout_path, "wb")
         self._err = open(self.stderr_path, "wb")
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen([*prefix, *self.argv], stdout=self._out, stderr=self._err,
-                                     **popen_kw)
+        self.proc = subprocess.Popen([*prefix, *self.argv], stdout=self._out,
+                                     stderr=self._err if stderr is None else stderr, **popen_kw)
         self.sid = self.proc.pid
         self._pid = self.proc.pid if not prefix else None
         self.returncode = None
@@ -263,14 +266,15 @@ class Init:
         return children_of(self.proc.pid)
 
     def _find_pid(self):
-        """resil-init, once exec'd, among the children of the process we started."""
+        """resil-init, once exec'd: the process we started itself (a prefix that
+        execs, such as setpriv), or one of its children (a prefix that forks)."""
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.proc.args[0]} exited with {self.proc.returncode} before "
                                  f"resil-init started: {self.stderr_text()!r}")
         # The same file, not the same name: in another mount namespace (unshare
         # inside a chroot) the exe link names the path as seen from outside.
         want = os.stat(EXE)
-        for child in self._candidates():
+        for child in [self.proc.pid, *self._candidates()]:
             try:
                 exe = os.stat(f"/proc/{child}/exe")
             except OSError:

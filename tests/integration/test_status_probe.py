@@ -99,9 +99,12 @@ def test_status_and_probe_refuse_a_fifo_at_once(tmp_path):
 
 
 def test_status_of_a_file_starting_with_a_nul_byte(tmp_path):
+    """Not a state file (resil-init writes JSON text): one line and exit 1,
+    like any unreadable state file, never a read before the buffer."""
     state = tmp_path / "state"
     state.mkdir()
     (state / "status.json").write_bytes(b"\0{}")
     r = run_cmd(["status", "--state-dir", state])
-    assert r.returncode == 0, r
-    assert r.stdout == "\n", r
+    assert r.returncode == 1, r
+    assert r.stdout == "", r
+    assert len(r.stderr.strip().splitlines()) == 1 and "NUL" in r.stderr, r

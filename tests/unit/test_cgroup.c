@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +280,45 @@ static void test_locate_escaped_mount_point(void **state)
     tree_path(t, "cg two/x", want, sizeof want);
     assert_string_equal(loc.dir, want);
 }
+
+/* Found by fuzz_cgroup_files: a '\r' between tokens stalled the token loop
+ * (PID 1 at 100 % CPU for good). Any byte moves it on now. */
+static void test_parse_psi_odd_separators(void **state)
+{
+    (void)state;
+    double v = -5;
+    assert_int_equal(cgroup_parse_psi_some_avg10("some total=12\r avg10=1.50 avg60=0\n", &v), 0);
+    assert_true(v > 1.49 && v < 1.51);
+    assert_int_equal(cgroup_parse_psi_some_avg10("some \r\r\ravg10=2.00\r\n", &v), 0);
+    assert_true(v > 1.99 && v < 2.01);
+    assert_int_equal(cgroup_parse_psi_some_avg10("some \r\n", &v), -1);
+    assert_int_equal(cgroup_parse_psi_some_avg10("some \v\f\r", &v), -1);
+}
+
+/* Found by fuzz_mountinfo: a mount point and a cgroup path (4090 bytes here) that do not fit in
+ * PATH_MAX together were read past the buffer, then the mount root (an
+ * ancestor cgroup) was used. Now no location is found. */
+static void test_locate_path_too_long(void **state)
+{
+    (void)state;
+    static char cgroup[5000], mountinfo[256];
+    static struct cgroup_location loc;
+    char deep[4091];
+    memset(deep, 'a', sizeof deep - 1);
+    deep[sizeof deep - 1] = '\0';
+    snprintf(cgroup, sizeof cgroup, "0::/%s\n", deep);
+    snprintf(mountinfo, sizeof mountinfo, "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+    errno = 0;
+    assert_int_equal(cgroup_locate(cgroup, mountinfo, &loc), -1);
+    assert_int_equal(errno, ENAMETOOLONG);
+    assert_string_equal(loc.dir, "");
+    snprintf(cgroup, sizeof cgroup, "4:memory:/%s\n", deep);
+    snprintf(mountinfo, sizeof mountinfo,
+             "34 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n");
+    assert_int_equal(cgroup_locate(cgroup, mountinfo, &loc), -1);
+    assert_string_equal(loc.dir, "");
+}
+
 /* A fake tree at `rel` whose cgroup.procs lists `pid` (and two others). */
 static void fake_procs(const struct tree *t, const char *rel, long pid)
 {
@@ -373,6 +413,8 @@ static void test_read_v2_root(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_psi_odd_separators),
+        cmocka_unit_test(test_locate_path_too_long),
         cmocka_unit_test(test_parse_u64),
         cmocka_unit_test(test_parse_limit),
         cmocka_unit_test(test_parse_stat),

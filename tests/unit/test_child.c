@@ -27,9 +27,9 @@ static void no_group_is_never_our_group(void **state)
     assert_int_equal(child_signal_group(-5, SIGUSR1), -1);
 }
 
-static void a_group_gets_the_signal(void **state)
+/* A child that leads a process group of its own and waits for a signal. */
+static pid_t fork_group_leader(void)
 {
-    (void)state;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -38,6 +38,13 @@ static void a_group_gets_the_signal(void **state)
         _exit(0);
     }
     setpgid(pid, pid);
+    return pid;
+}
+
+static void a_group_gets_the_signal(void **state)
+{
+    (void)state;
+    pid_t pid = fork_group_leader();
     assert_int_equal(child_signal_group(pid, SIGTERM), 0);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -98,12 +105,30 @@ static void reaped_tells_the_exec_error_and_forgets_the_app(void **state)
     assert_int_equal(c.pid, 0);
 }
 
+/* A group whose only member is a zombie nobody reaps is not alive: a restart
+ * must not wait on it forever. A live member keeps it alive. */
+static void a_zombie_does_not_keep_a_group_alive(void **state)
+{
+    (void)state;
+    pid_t pid = fork_group_leader();
+    assert_true(child_group_alive(pid));
+    kill(pid, SIGKILL);
+    siginfo_t info;
+    /* Wait until it is a zombie, but leave it unreaped (WNOWAIT). */
+    assert_int_equal(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0);
+    assert_false(child_group_alive(pid));
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_false(child_group_alive(pid));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(no_group_is_never_our_group),
         cmocka_unit_test(a_group_gets_the_signal),
         cmocka_unit_test(reaped_tells_the_exec_error_and_forgets_the_app),
+        cmocka_unit_test(a_zombie_does_not_keep_a_group_alive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,7 @@
 #include "resil/log.h"
 #include "resil/loop.h"
 #include "resil/health_internal.h"
+#include "resil/util.h"
 
 #ifndef RESIL_VERSION
 #define RESIL_VERSION "dev"
@@ -980,10 +981,49 @@ static void test_free_while_in_flight(void **state)
     run_until(f, NULL, 60);
 }
 
+/* The password of --health-url is never shown: logs, status.json, the
+ * termination log and --check-config all take the URL from here. */
+static void test_redact_url(void **state)
+{
+    (void)state;
+    char out[128];
+    util_redact_url("http://alice:s3cr3t@127.0.0.1:3000/health", out, sizeof out);
+    assert_string_equal(out, "http://alice:***@127.0.0.1:3000/health");
+    util_redact_url("https://tok3n@example.com/h?x=a@b", out, sizeof out);
+    assert_string_equal(out, "https://***@example.com/h?x=a@b");
+    util_redact_url("http://u:p:q@[::1]:8080/", out, sizeof out);
+    assert_string_equal(out, "http://u:***@[::1]:8080/");
+    util_redact_url("http://127.0.0.1/a@b", out, sizeof out);
+    assert_string_equal(out, "http://127.0.0.1/a@b");
+    util_redact_url("not a url", out, sizeof out);
+    assert_string_equal(out, "not a url");
+    char err[256];
+    assert_int_equal(health_validate_url("ftp://bob:pw9@host/", err, sizeof err), -1);
+    assert_null(strstr(err, "pw9"));
+}
+
+/* A verdict is cut at a character boundary and keeps no invalid byte. */
+static void test_judge_verdict_utf8(void **state)
+{
+    (void)state;
+    char body[128] = "{\"status\":\"";
+    for (int i = 0; i < 40; i++)
+        strcat(body, "\xc3\xa9");
+    strcat(body, "\"}");
+    char verdict[64];
+    health_judge(200, body, strlen(body), false, NULL, verdict, sizeof verdict);
+    assert_int_equal(strlen(verdict), 62);
+    const char bad[] = "{\"status\":\"ok\xff\"}";
+    health_judge(200, bad, sizeof bad - 1, false, NULL, verdict, sizeof verdict);
+    assert_string_equal(verdict, "ok\xef\xbf\xbd");
+}
+
 int main(void)
 {
     log_setup(getenv("TEST_HEALTH_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR, LOG_FORMAT_TEXT);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_redact_url),
+        cmocka_unit_test(test_judge_verdict_utf8),
         cmocka_unit_test(test_judge_status_codes),
         cmocka_unit_test(test_judge_json_verdicts),
         cmocka_unit_test(test_judge_field_selection),

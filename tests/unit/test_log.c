@@ -44,9 +44,32 @@ static void levels_filter(void **state)
     assert_string_equal(log_level_name(LOG_LEVEL_DEBUG), "debug");
 }
 
+static void json_escape_replaces_invalid_utf8(void **state)
+{
+    (void)state;
+    char out[64];
+    log_json_escape(out, sizeof out, "ok\xff\xc3\xa9");
+    assert_string_equal(out, "ok\\ufffd\xc3\xa9");
+    char small[4]; /* never cut inside a character */
+    log_json_escape(small, sizeof small, "a\xe2\x82\xac");
+    assert_string_equal(small, "a");
+}
+
+/* A verdict must not forge a line of its own, move the cursor or end in a
+ * half character. */
+static void text_escape_shows_control_characters(void **state)
+{
+    (void)state;
+    char out[128];
+    log_text_escape(out, sizeof out, "ok\nresil-init[1]: error: x\x1b[2K\r\t\xff\xc3\xa9");
+    assert_string_equal(out, "ok\\nresil-init[1]: error: x\\x1b[2K\\r\\t\\xff\xc3\xa9");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(json_escape_replaces_invalid_utf8),
+        cmocka_unit_test(text_escape_shows_control_characters),
         cmocka_unit_test(escapes_quotes_backslashes_and_controls),
         cmocka_unit_test(escape_never_overflows_or_splits_an_escape),
         cmocka_unit_test(time_is_rfc3339_utc_with_millis),

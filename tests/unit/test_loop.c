@@ -205,9 +205,28 @@ static void freeing_an_armed_immediate_timer_is_safe(void **state)
     loop_free(loop);
 }
 
+/* A stop asked for before the loop runs is not lost (the first start of the
+ * app failed before the loop began): the run ends at once, and only that run. */
+static void stop_before_run_ends_the_next_run(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    struct counter c = {0};
+    struct loop_timer *t = loop_timer_new(loop, count_and_stop, &c);
+    loop_timer_arm(t, 20);
+    loop_stop(loop);
+    assert_int_equal(loop_run(loop), 0);
+    assert_int_equal(c.fired, 0);
+    assert_int_equal(loop_run(loop), 0); /* the stop is spent: this run waits for the timer */
+    assert_int_equal(c.fired, 1);
+    loop_timer_free(t);
+    loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(stop_before_run_ends_the_next_run),
         cmocka_unit_test(timer_fires_once_after_delay),
         cmocka_unit_test(disarmed_timer_never_fires),
         cmocka_unit_test(a_timer_takes_a_descriptor_only_when_armed_with_a_delay),

@@ -242,9 +242,39 @@ static void realtime_is_wall_clock_ms(void **state)
     assert_true(ms / 1000 >= secs - 1 && ms / 1000 <= secs + 1);
 }
 
+/* Text from endpoints and cgroup trees reaches JSON: as valid UTF-8, cut at a
+ * character boundary, invalid bytes as U+FFFD. */
+static void utf8_copy_cuts_at_characters_and_replaces_invalid_bytes(void **state)
+{
+    (void)state;
+    char out[64];
+    char eacute[81];
+    for (int i = 0; i < 40; i++)
+        memcpy(eacute + 2 * i, "\xc3\xa9", 2);
+    eacute[80] = '\0';
+    assert_int_equal(util_utf8_copy(out, sizeof out, eacute, 80), 62); /* 31 whole, not 31.5 */
+    assert_memory_equal(out, eacute, 62);
+    assert_int_equal(out[62], '\0');
+    util_utf8_copy(out, sizeof out, "ok\xff\xfe\xc3", 5);
+    assert_string_equal(out, "ok\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    util_utf8_copy(out, sizeof out, "\xe2\x82\xac \xf0\x9f\x98\x80", 8); /* euro, emoji */
+    assert_string_equal(out, "\xe2\x82\xac \xf0\x9f\x98\x80");
+    /* overlong '/', a surrogate, past U+10FFFF: each byte replaced */
+    util_utf8_copy(out, sizeof out, "\xc0\xaf", 2);
+    assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbd");
+    assert_int_equal(util_utf8_char_len((const unsigned char *)"\xed\xa0\x80", 3), 0);
+    assert_int_equal(util_utf8_char_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0);
+    assert_int_equal(util_utf8_char_len((const unsigned char *)"\xf4\x8f\xbf\xbf", 4), 4);
+    assert_int_equal(util_utf8_char_len((const unsigned char *)"\xe2\x82", 2), 0);
+    char tiny[3];
+    assert_int_equal(util_utf8_copy(tiny, sizeof tiny, "\xe2\x82\xac", 3), 0); /* no room: none */
+    assert_string_equal(tiny, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(utf8_copy_cuts_at_characters_and_replaces_invalid_bytes),
         cmocka_unit_test(reads_a_file_whole_and_bounded),
         cmocka_unit_test(reads_proc_files),
         cmocka_unit_test(a_fifo_never_hangs_and_can_be_refused),
