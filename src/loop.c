@@ -1,9 +1,13 @@
 /* The event loop: the epoll set, its file descriptors and timers, and the
  * monotonic clock. Every source is a file descriptor in one epoll set; timers are
- * timerfds, so an idle resil-init sits in epoll_wait with no timeout at all. */
+ * timerfds, so an idle resil-init sits in epoll_wait with no timeout at all.
+ * A timer whose timerfd cannot be had (no descriptor left) is kept on the short
+ * list instead and timed by epoll_wait's own timeout: a grace or backoff must
+ * run out even when the process is out of descriptors. */
 #include "resil/loop.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -26,13 +30,15 @@ struct loop_timer {
     struct loop *loop;
     int fd; /* -1 until first armed with a delay: most timers never are */
     bool armed;
-    bool immediate; /* armed with delay 0: runs on the next turn, no timerfd */
+    bool immediate; /* on the short list: runs once due_ms is reached, no timerfd */
+    uint64_t due_ms;
     loop_timer_cb cb;
     void *data;
 };
 
 /* Timers armed with delay 0 (libcurl asks for that at every step of a
- * transfer) run on the next turn without a timerfd round trip. */
+ * transfer) run on the next turn without a timerfd round trip; so do timers
+ * that could not get a timerfd, once their time has come. */
 #define LOOP_IMMEDIATE_MAX 16
 
 struct loop {
@@ -164,7 +170,8 @@ static int timer_fd(struct loop_timer *t)
         return 0;
     int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (fd < 0 || loop_add_fd(t->loop, fd, EPOLLIN, timer_fired, t) < 0) {
-        log_error("resil-init: cannot create a timer: %s", strerror(errno));
+        log_warn("resil-init: cannot create a timer: %s; timing it by the loop's wait instead",
+                 strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -195,10 +202,13 @@ static void immediate_remove(struct loop *loop, struct loop_timer *t)
 int loop_timer_arm(struct loop_timer *t, uint64_t delay_ms)
 {
     loop_timer_disarm(t);
-    if (delay_ms == 0 && t->loop->nimmediate < LOOP_IMMEDIATE_MAX) {
-        t->loop->immediate[t->loop->nimmediate++] = t;
+    struct loop *loop = t->loop;
+    bool room = loop->nimmediate < LOOP_IMMEDIATE_MAX;
+    if ((delay_ms == 0 && room) || (timer_fd(t) < 0 && room)) {
+        loop->immediate[loop->nimmediate++] = t;
         t->immediate = true;
-    } else if (timer_fd(t) < 0 ||
+        t->due_ms = delay_ms ? loop_now_ms() + delay_ms : 0;
+    } else if (t->fd < 0 ||
                /* An all-zero it_value would disarm: "now" is one nanosecond away. */
                timer_set(t, delay_ms ? delay_ms * 1000000ull : 1) < 0) {
         return -1;
@@ -248,10 +258,12 @@ void loop_timer_free(struct loop_timer *t)
  * arm it (or others) again for the turn after. */
 static void run_immediate(struct loop *loop)
 {
-    size_t n = loop->nimmediate;
+    uint64_t now = loop_now_ms();
+    size_t n = 0;
     struct loop_timer *due[LOOP_IMMEDIATE_MAX];
-    for (size_t i = 0; i < n; i++)
-        due[i] = loop->immediate[i];
+    for (size_t i = 0; i < loop->nimmediate; i++)
+        if (loop->immediate[i]->due_ms <= now)
+            due[n++] = loop->immediate[i];
     for (size_t i = 0; i < n; i++) {
         struct loop_timer *t = due[i];
         /* An earlier callback may have disarmed or freed it (freeing disarms):
@@ -270,10 +282,26 @@ static void run_immediate(struct loop *loop)
     }
 }
 
+/* -1 (forever) with nothing on the short list, else the milliseconds until the
+ * first of it is due. */
+static int wait_timeout_ms(const struct loop *loop)
+{
+    if (loop->nimmediate == 0)
+        return -1;
+    uint64_t first = UINT64_MAX;
+    for (size_t i = 0; i < loop->nimmediate; i++)
+        if (loop->immediate[i]->due_ms < first)
+            first = loop->immediate[i]->due_ms;
+    uint64_t now = loop_now_ms();
+    if (first <= now)
+        return 0;
+    return first - now > INT_MAX ? INT_MAX : (int)(first - now);
+}
+
 static int dispatch_once(struct loop *loop)
 {
     struct epoll_event events[LOOP_BATCH];
-    int n = epoll_wait(loop->epfd, events, LOOP_BATCH, loop->nimmediate ? 0 : -1);
+    int n = epoll_wait(loop->epfd, events, LOOP_BATCH, wait_timeout_ms(loop));
     if (n < 0)
         return errno == EINTR ? 0 : -1;
     for (int i = 0; i < n; i++) {

@@ -688,11 +688,12 @@ static void plan_manual_restart(struct supervisor *sup)
 /* The cgroup is read again only where the answer changes something: a restart
  * may follow (reason oom, emergency mode), or the app died of SIGKILL (the
  * reason line says whether the OOM killer did it). */
-static bool died_of_oom(struct supervisor *sup, int status, enum memory_tier tier_before_exit,
-                        bool restart_may_follow)
+/* Called for a failed run only, so a clean exit (`-- true`) reads nothing: a
+ * failure's reason line and exit code depend on the OOM question. */
+static bool died_of_oom(struct supervisor *sup, int status, enum memory_tier tier_before_exit)
 {
     bool sigkill = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-    if (!sup->memory || !(sigkill || restart_may_follow))
+    if (!sup->memory)
         return false;
     bool oom = memory_oom_since_start(sup->memory);
     metrics_set_memory(&sup->metrics, memory_current(sup->memory));
@@ -740,7 +741,7 @@ static void plan_after_own_exit(struct supervisor *sup, int status, const char *
     bool failure = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     bool restart = sup->phase != SUP_PHASE_DRAINING &&
                    restart_allowed_by_policy(sup->cfg, failure) && sup->cfg->max_restarts > 0;
-    bool oom = failure && died_of_oom(sup, status, tier_before_exit, restart);
+    bool oom = failure && died_of_oom(sup, status, tier_before_exit);
     /* An app that exited by itself after an OOM kill in its cgroup (one of its
      * workers went) reports its own status; only a death by SIGKILL is the
      * OOM killer's 137. */

@@ -56,11 +56,11 @@ def test_fork_failure_at_first_start_exits_70(init):
     assert "exit 70" in reason and "fork" in reason and FORK_FAILED in reason, reason
 
 
-def test_pipe_failure_at_first_start_exits_70_naming_pipe2(init, tmp_path):
-    """The lowest descriptor limit that lets resil-init set up but not make the
-    exec-error pipe: found by trying, since it depends on what is set up."""
+def test_a_start_needs_no_descriptor_of_its_own(init, tmp_path):
+    """The app is started with vfork (no exec-error pipe): the lowest descriptor
+    limit at which resil-init can set up also lets it start the app; below it,
+    the failure is the set-up's, named, exit 70 (found by trying)."""
     require_bin()
-    named = []
     for limit in range(6, 16):
         run = init(["--state-dir", tmp_path / f"s{limit}", "--grace", "1s", "--", "true"],
                    pid1=False, via=["prlimit", f"--nofile={limit}"])
@@ -68,10 +68,9 @@ def test_pipe_failure_at_first_start_exits_70_naming_pipe2(init, tmp_path):
         if code == 0:
             break
         assert code == 70, (limit, run.stderr_text())
-        if "pipe2" in run.reason_line():
-            named.append(limit)
-            assert NO_FDS in run.reason_line() and "fork" not in run.reason_line()
-    assert named, "no descriptor limit made pipe2 the failure that was reported"
+        reason = run.reason_line()
+        assert NO_FDS in reason and "fork" not in reason, reason
+    assert code == 0, "no descriptor limit up to 15 let resil-init run `true`"
 
 
 # Below 4 the dynamic loader itself cannot open libcurl.
@@ -109,17 +108,18 @@ def test_fork_failure_at_restart_exits_70(init, tmp_path):
     assert len(starts(log)) == 1
 
 
-def test_pipe_failure_at_restart_exits_70(init, tmp_path):
+def test_no_descriptor_left_at_restart_still_restarts_and_stops(init, tmp_path):
+    """Out of descriptors before a restart: the backoff timer is timed by the
+    loop's own wait, the app is started again (vfork needs no descriptor), and
+    a stop still ends resil-init in bounded time."""
     require_root()
     uid = scratch_uid()
     run, log = _restart_run(init, tmp_path, uid)
-    # No descriptor left to open: the exec-error pipe of the next start fails.
     subprocess.run(as_user(uid, "prlimit", "--pid", str(run.pid),
                            f"--nofile={open_fds(run.pid)}"), check=True, timeout=5)
-    assert run.wait(5) == 70, run.stderr_text()
-    reason = run.reason_line()
-    assert "pipe2" in reason and NO_FDS in reason, reason
-    assert len(starts(log)) == 1
+    wait_for(lambda: len(starts(log)) >= 2, START_TIMEOUT, "the restart")
+    run.signal(signal.SIGTERM)
+    assert run.wait(5) in (0, 143), run.stderr_text()
 
 
 # ---- the state directory: full, read-only ----

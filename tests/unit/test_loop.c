@@ -6,6 +6,8 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -37,6 +39,33 @@ static void timer_fires_once_after_delay(void **state)
     assert_int_equal(c.fired, 1);
     assert_true(loop_now_ms() - start >= 50);
     assert_false(loop_timer_armed(t));
+    loop_timer_free(t);
+    loop_free(loop);
+}
+
+/* Out of descriptors, a timer still runs out on time (the grace of a stop
+ * must): it is timed by epoll_wait's timeout instead of a timerfd. */
+static void a_timer_runs_out_without_a_descriptor(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    struct counter c = {0};
+    struct loop_timer *t = loop_timer_new(loop, count_and_stop, &c);
+    struct rlimit saved;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    int highest = fcntl(0, F_DUPFD_CLOEXEC, 0); /* the lowest free descriptor */
+    assert_true(highest >= 0);
+    close(highest);
+    struct rlimit none = {.rlim_cur = (rlim_t)highest, .rlim_max = saved.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &none), 0);
+    uint64_t start = loop_now_ms();
+    int armed = loop_timer_arm(t, 50);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_int_equal(armed, 0);
+    assert_true(loop_timer_armed(t));
+    assert_int_equal(loop_run(loop), 0);
+    assert_int_equal(c.fired, 1);
+    assert_true(loop_now_ms() - start >= 50);
     loop_timer_free(t);
     loop_free(loop);
 }
@@ -228,6 +257,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stop_before_run_ends_the_next_run),
         cmocka_unit_test(timer_fires_once_after_delay),
+        cmocka_unit_test(a_timer_runs_out_without_a_descriptor),
         cmocka_unit_test(disarmed_timer_never_fires),
         cmocka_unit_test(a_timer_takes_a_descriptor_only_when_armed_with_a_delay),
         cmocka_unit_test(fd_callback_gets_readable_event),
