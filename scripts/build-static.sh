@@ -277,9 +277,6 @@ fi
 
 # --- 4. libcurl (autotools, static, HTTP only) -----------------------------
 # HTTP (and HTTP over a Unix socket) is all the health check needs; no TLS.
-# Proxy support stays in: src/health.c sets CURLOPT_PROXY "" and
-# CURLOPT_NOPROXY "*" (so proxy variables are ignored) and treats a refused
-# option as fatal; without proxy support curl would refuse both.
 # The threaded resolver stays: a blocking getaddrinfo() would stall PID 1.
 # IPv6 stays: a health URL may be http://[::1]:PORT/.
 # Left out because resil-init never uses them:
@@ -292,6 +289,13 @@ fi
 #   --disable-dateparse     HTTP date parsing (only for cookies, HSTS, alt-svc,
 #                           CURLOPT_TIMECONDITION/FILETIME, Retry-After); -3 KB
 #   --disable-headers-api   curl_easy_header()/nextheader(); -0.8 KB
+#   --disable-proxy         proxies (HTTP/SOCKS, CONNECT tunnels, http_proxy &
+#                           co.): proxy variables never apply to a health check
+#                           (SPEC), and a curl without proxy code cannot read
+#                           them. src/health.c takes its refusal of CURLOPT_PROXY
+#                           and CURLOPT_NOPROXY (which a curl with proxy support,
+#                           e.g. the dynamic build's, needs) as "no proxy can
+#                           apply"; -21 KB
 #   --disable-socketpair    the multi handle's wake-up pair (curl_multi_wakeup/
 #                           poll, unused) and the resolver thread's pair (the
 #                           resolver is then polled on curl's timer, 1 ms
@@ -302,8 +306,9 @@ fi
 CURL_OPTS='--disable-shared --enable-static --with-pic=no
 	--disable-dependency-tracking --disable-silent-rules
 	--enable-http --enable-unix-sockets --enable-threaded-resolver
-	--enable-ipv6 --enable-proxy --enable-http-auth
+	--enable-ipv6 --enable-http-auth
 	--disable-verbose --disable-dateparse --disable-headers-api --disable-socketpair
+	--disable-proxy
 	--disable-ftp --disable-file --disable-ldap --disable-ldaps --disable-rtsp
 	--disable-dict --disable-telnet --disable-tftp --disable-pop3 --disable-imap
 	--disable-smb --disable-smtp --disable-gopher --disable-mqtt

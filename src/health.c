@@ -299,6 +299,21 @@ static bool curl_has_https(void)
     return false;
 }
 
+/* Proxy variables never apply to a health check. A libcurl with proxy support
+ * (Debian's) would read http_proxy & co.: an empty CURLOPT_PROXY and a "*"
+ * CURLOPT_NOPROXY stop it. A libcurl built without proxy support (the static
+ * build's) never reads them, and refuses both options as unknown or not built
+ * in: that refusal means no proxy can apply, not a failure. */
+static CURLcode ignore_proxy_variables(CURL *e)
+{
+    CURLcode rc = curl_easy_setopt(e, CURLOPT_PROXY, "");
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+    if (rc == CURLE_UNKNOWN_OPTION || rc == CURLE_NOT_BUILT_IN)
+        rc = CURLE_OK;
+    return rc;
+}
+
 static int setup_easy(struct health *h, char *err, size_t errlen)
 {
     CURL *e = h->easy;
@@ -316,8 +331,8 @@ static int setup_easy(struct health *h, char *err, size_t errlen)
     const char *protocols = curl_has_https() ? "http,https" : "http";
     SET(CURLOPT_PROTOCOLS_STR, protocols);
     SET(CURLOPT_REDIR_PROTOCOLS_STR, protocols);
-    SET(CURLOPT_PROXY, "");
-    SET(CURLOPT_NOPROXY, "*");
+    if (rc == CURLE_OK)
+        rc = ignore_proxy_variables(e);
     SET(CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)h->timeout_ms);
     /* A fresh connection per check, as Docker's probe makes: no idle socket
