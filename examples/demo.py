@@ -225,8 +225,10 @@ class Demo:
         time.sleep(0.5)
         stop.set()
         loop.join(timeout=15)
+        # --listen guarantees no refusal; a request the old app had already
+        # accepted when it crashed or stopped is that app's to answer or lose.
         say(f"   {counts['answered']} requests answered, {counts['refused']} refused, "
-            f"{counts['failed']} failed across both restarts")
+            f"{counts['failed']} failed (taken by the app that went) across both restarts")
 
     def cleanup(self):
         if self.proc and self.proc.poll() is None:
