@@ -10,19 +10,9 @@
 #include <string.h>
 
 #include "resil/appenv.h"
+#include "memory_sample.h"
 
 #define MiB (UINT64_C(1) << 20)
-
-static struct memory_sample sample(bool limited, uint64_t limit, uint64_t ws, double psi)
-{
-    struct memory_sample s = {.available = true,
-                              .limited = limited,
-                              .limit_bytes = limit,
-                              .usage_bytes = ws,
-                              .working_set_bytes = ws,
-                              .psi_some_avg10 = psi};
-    return s;
-}
 
 static char **build(char **envp, const struct appenv_options *o, const struct memory_sample *s,
                     bool emergency, unsigned restart_count, const char *restart_reason)

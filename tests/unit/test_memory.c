@@ -18,6 +18,7 @@
 #include "resil/memory_internal.h"
 
 #include "cgroup_tree.h"
+#include "memory_sample.h"
 
 /* ------------------------------------------------------------------------ */
 /* Tiers                                                                     */
@@ -44,17 +45,6 @@ static struct memory_options base_opts(void)
     c.restart_for_ms = 30000;
     c.interval_ms = 5000;
     return c;
-}
-
-static struct memory_sample sample(bool limited, uint64_t limit, uint64_t ws, double psi)
-{
-    struct memory_sample s = {.available = true,
-                              .limited = limited,
-                              .limit_bytes = limit,
-                              .usage_bytes = ws,
-                              .working_set_bytes = ws,
-                              .psi_some_avg10 = psi};
-    return s;
 }
 
 static void test_tier_percent(void **state)
