@@ -172,6 +172,35 @@ static void test_env_runtime_hints(void **state)
     assert_null(env_value(env, "GOMEMLIMIT"));
     appenv_free(env);
 }
+/* The result is one block sized before it is filled: the longest values it
+ * makes (a long NODE_OPTIONS from the emergency set, extended by the hints)
+ * fit, duplicates of a variable set here go, and the inherited strings are
+ * the caller's, left as they were. */
+static void test_env_one_block_holds_long_values_and_drops_duplicates(void **state)
+{
+    (void)state;
+    static char long_node[4096 + 14] = "NODE_OPTIONS=";
+    memset(long_node + 13, 'x', 4096);
+    char *set[] = {long_node};
+    struct appenv_options c = {
+        .emergency_env = set, .emergency_env_count = 1, .emergency_env_explicit = true};
+    c.runtime_hints = true;
+    char path[] = "PATH=/bin";
+    char *envp[] = {path, "RESIL_RESTART_COUNT=7", "NODE_OPTIONS=--a", "RESIL_RESTART_COUNT=8",
+                    NULL};
+    struct memory_sample s = sample(true, 1024 * MiB, 1, -1);
+    char **env = build(envp, &c, &s, true, 2, "crash");
+    assert_non_null(env);
+    const char *node = env_value(env, "NODE_OPTIONS");
+    assert_int_equal(strlen(node), 4096 + strlen(" --max-old-space-size=768"));
+    assert_string_equal(node + 4096, " --max-old-space-size=768");
+    assert_string_equal(env_value(env, "RESIL_RESTART_COUNT"), "2");
+    assert_string_equal(env_value(env, "RESIL_RESTART_REASON"), "crash");
+    assert_ptr_equal(env_value(env, "PATH"), path + 5);
+    assert_string_equal(envp[1], "RESIL_RESTART_COUNT=7");
+    appenv_free(env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_env_emergency_default_keeps_user_vars),
         cmocka_unit_test(test_env_emergency_explicit_overwrites),
         cmocka_unit_test(test_env_runtime_hints),
+        cmocka_unit_test(test_env_one_block_holds_long_values_and_drops_duplicates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
