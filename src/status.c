@@ -9,6 +9,8 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,123 +40,207 @@ static const char *app_state_name(enum status_app_state s)
     return (unsigned)s <= STATUS_APP_EXITED ? state_names[s] : "exited";
 }
 
-static void add_time(cJSON *obj, const char *key, long long realtime_ms)
+/* status.json is rewritten at every change of state, so it is made without a
+ * tree of allocations: one buffer, sized beforehand for the worst escaping of
+ * the strings that came from outside, written front to back. */
+struct json_out {
+    char *buf;
+    size_t cap, len;
+    bool comma;    /* a member came before in the current object */
+    bool overflow; /* the size was counted wrong: the text is not used */
+};
+
+static void out_raw(struct json_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_raw(struct json_out *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = o->overflow ? 0 : vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= o->cap - o->len)
+        o->overflow = true;
+    else
+        o->len += (size_t)n;
+}
+
+static void out_key(struct json_out *o, const char *key)
+{
+    out_raw(o, "%s\"%s\":", o->comma ? "," : "", key);
+    o->comma = true;
+}
+
+static void out_open(struct json_out *o, const char *key)
+{
+    if (key)
+        out_key(o, key);
+    out_raw(o, "{");
+    o->comma = false;
+}
+
+static void out_close(struct json_out *o)
+{
+    out_raw(o, "}");
+    o->comma = true;
+}
+
+static void out_null(struct json_out *o, const char *key)
+{
+    out_key(o, key);
+    out_raw(o, "null");
+}
+
+/* Text from outside (a verdict, a URL) goes in as valid UTF-8 whatever its
+ * bytes: tools that read status.json reject anything else. */
+static void out_text(struct json_out *o, const char *key, const char *text)
+{
+    out_key(o, key);
+    out_raw(o, "\"");
+    if (!o->overflow) {
+        size_t room = o->cap - o->len;
+        size_t n = log_json_escape(o->buf + o->len, room, text);
+        if (n + 8 > room) /* an escape may have been left out: too small */
+            o->overflow = true;
+        o->len += n;
+    }
+    out_raw(o, "\"");
+}
+
+static void out_u64(struct json_out *o, const char *key, bool present, uint64_t v)
+{
+    if (!present) {
+        out_null(o, key);
+        return;
+    }
+    out_key(o, key);
+    out_raw(o, "%" PRIu64, v);
+}
+
+static void out_bool(struct json_out *o, const char *key, bool v)
+{
+    out_key(o, key);
+    out_raw(o, "%s", v ? "true" : "false");
+}
+
+static void out_time(struct json_out *o, const char *key, long long realtime_ms)
 {
     if (realtime_ms <= 0) {
-        cJSON_AddNullToObject(obj, key);
+        out_null(o, key);
         return;
     }
     char ts[40];
     log_format_time(ts, sizeof ts, realtime_ms);
-    cJSON_AddStringToObject(obj, key, ts);
+    out_text(o, key, ts);
 }
 
-/* status.json is read by tools that reject invalid UTF-8: text that came from
- * outside (a verdict, a URL) goes in as valid UTF-8 whatever its bytes. */
-static void add_text(cJSON *obj, const char *key, const char *text)
+static void out_last_exit(struct json_out *o, const struct status_exit *e)
 {
-    size_t len = strlen(text);
-    char *clean = malloc(3 * len + 1); /* every byte may become U+FFFD */
-    if (!clean) {
-        cJSON_AddNullToObject(obj, key);
+    if (!e->present) {
+        out_null(o, "last_exit");
         return;
     }
-    util_utf8_copy(clean, 3 * len + 1, text, len);
-    cJSON_AddStringToObject(obj, key, clean);
-    free(clean);
-}
-
-static cJSON *last_exit_json(const struct status_exit *e)
-{
-    if (!e->present)
-        return cJSON_CreateNull();
-    cJSON *obj = cJSON_CreateObject();
+    out_open(o, "last_exit");
+    if (e->signal) {
+        out_null(o, "code");
+    } else {
+        out_key(o, "code");
+        out_raw(o, "%d", e->code);
+    }
     if (e->signal)
-        cJSON_AddNullToObject(obj, "code");
+        out_text(o, "signal",
+                 config_signal_name(e->signal) ? config_signal_name(e->signal) : "?");
     else
-        cJSON_AddNumberToObject(obj, "code", e->code);
-    if (e->signal)
-        cJSON_AddStringToObject(
-            obj, "signal", config_signal_name(e->signal) ? config_signal_name(e->signal) : "?");
-    else
-        cJSON_AddNullToObject(obj, "signal");
-    add_text(obj, "reason", e->reason);
-    add_time(obj, "at", e->at_ms);
-    return obj;
+        out_null(o, "signal");
+    out_text(o, "reason", e->reason);
+    out_time(o, "at", e->at_ms);
+    out_close(o);
 }
 
-static cJSON *app_json(const struct status_snapshot *s)
+static void out_app(struct json_out *o, const struct status_snapshot *s)
 {
-    cJSON *app = cJSON_CreateObject();
-    if (s->app_pid > 0)
-        cJSON_AddNumberToObject(app, "pid", s->app_pid);
-    else
-        cJSON_AddNullToObject(app, "pid");
-    cJSON_AddStringToObject(app, "state", app_state_name(s->state));
-    add_time(app, "started_at", s->started_at_ms);
-    cJSON_AddNumberToObject(app, "restarts", s->restarts);
-    cJSON_AddBoolToObject(app, "emergency", s->emergency);
-    cJSON_AddItemToObject(app, "last_exit", last_exit_json(&s->last_exit));
-    return app;
+    out_open(o, "app");
+    out_u64(o, "pid", s->app_pid > 0, (uint64_t)s->app_pid);
+    out_text(o, "state", app_state_name(s->state));
+    out_time(o, "started_at", s->started_at_ms);
+    out_u64(o, "restarts", true, s->restarts);
+    out_bool(o, "emergency", s->emergency);
+    out_last_exit(o, &s->last_exit);
+    out_close(o);
 }
 
-static cJSON *health_json(const struct status_snapshot *s)
+static void out_health(struct json_out *o, const struct status_snapshot *s)
 {
-    cJSON *h = cJSON_CreateObject();
     const struct health_state *st = s->health;
+    out_open(o, "health");
     if (s->health_url)
-        add_text(h, "url", s->health_url);
+        out_text(o, "url", s->health_url);
     else
-        cJSON_AddNullToObject(h, "url");
-    cJSON_AddStringToObject(h, "status",
-                            health_status_name(st ? st->status : HEALTH_STATUS_UNKNOWN));
-    cJSON_AddNumberToObject(h, "consecutive_failures", st ? st->consecutive_failures : 0);
-    add_time(h, "last_check_at", st ? st->last_check_at_ms : 0);
-    if (st && st->last_http_status > 0)
-        cJSON_AddNumberToObject(h, "last_http_status", (double)st->last_http_status);
-    else
-        cJSON_AddNullToObject(h, "last_http_status");
+        out_null(o, "url");
+    out_text(o, "status", health_status_name(st ? st->status : HEALTH_STATUS_UNKNOWN));
+    out_u64(o, "consecutive_failures", true, st ? st->consecutive_failures : 0);
+    out_time(o, "last_check_at", st ? st->last_check_at_ms : 0);
+    out_u64(o, "last_http_status", st && st->last_http_status > 0,
+            st ? (uint64_t)st->last_http_status : 0);
     if (st && st->last_verdict[0])
-        add_text(h, "last_verdict", st->last_verdict);
+        out_text(o, "last_verdict", st->last_verdict);
     else
-        cJSON_AddNullToObject(h, "last_verdict");
-    return h;
+        out_null(o, "last_verdict");
+    out_close(o);
 }
 
-static void add_u64_or_null(cJSON *obj, const char *key, bool present, uint64_t v)
+static void out_memory(struct json_out *o, const struct status_snapshot *s)
 {
-    if (present)
-        cJSON_AddNumberToObject(obj, key, (double)v);
-    else
-        cJSON_AddNullToObject(obj, key);
-}
-
-static cJSON *memory_json(const struct status_snapshot *s)
-{
-    cJSON *m = cJSON_CreateObject();
     const struct memory_sample *ms = s->memory;
     bool ok = ms && ms->available;
-    add_u64_or_null(m, "limit_bytes", ok && ms->limited, ok ? ms->limit_bytes : 0);
-    add_u64_or_null(m, "working_set_bytes", ok, ok ? ms->working_set_bytes : 0);
-    cJSON_AddStringToObject(m, "tier", memory_tier_name(ok ? ms->tier : MEMORY_TIER_UNKNOWN));
-    if (ok && ms->psi_some_avg10 >= 0)
-        cJSON_AddNumberToObject(m, "psi_some_avg10", ms->psi_some_avg10);
-    else
-        cJSON_AddNullToObject(m, "psi_some_avg10");
-    add_u64_or_null(m, "oom_kills", ok, ok ? ms->oom_kills : 0);
-    return m;
+    out_open(o, "memory");
+    out_u64(o, "limit_bytes", ok && ms->limited, ok ? ms->limit_bytes : 0);
+    out_u64(o, "working_set_bytes", ok, ok ? ms->working_set_bytes : 0);
+    out_text(o, "tier", memory_tier_name(ok ? ms->tier : MEMORY_TIER_UNKNOWN));
+    if (ok && ms->psi_some_avg10 >= 0) {
+        out_key(o, "psi_some_avg10");
+        out_raw(o, "%g", ms->psi_some_avg10);
+    } else {
+        out_null(o, "psi_some_avg10");
+    }
+    out_u64(o, "oom_kills", ok, ok ? ms->oom_kills : 0);
+    out_close(o);
+}
+
+/* Everything but the strings from outside fits in this; each of their bytes
+ * takes at most 6 ("\u00XX", or "\ufffd" for an invalid byte). */
+#define STATUS_FIXED_MAX 1024
+
+static size_t status_text_max(const struct status_snapshot *s)
+{
+    size_t outside = strnlen(s->last_exit.reason, sizeof s->last_exit.reason);
+    if (s->health_url)
+        outside += strlen(s->health_url);
+    if (s->health)
+        outside += strnlen(s->health->last_verdict, sizeof s->health->last_verdict);
+    return STATUS_FIXED_MAX + 6 * outside;
+}
+
+/* The JSON object into buf; its length, or 0 when it did not fit in cap. */
+static size_t status_render(const struct status_snapshot *s, char *buf, size_t cap)
+{
+    struct json_out o = {.buf = buf, .cap = cap};
+    out_open(&o, NULL);
+    out_text(&o, "version", RESIL_VERSION);
+    out_u64(&o, "pid", true, (uint64_t)s->resil_pid);
+    out_app(&o, s);
+    out_health(&o, s);
+    out_memory(&o, s);
+    out_close(&o);
+    return o.overflow ? 0 : o.len;
 }
 
 char *status_to_json(const struct status_snapshot *s)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "version", RESIL_VERSION);
-    cJSON_AddNumberToObject(root, "pid", s->resil_pid);
-    cJSON_AddItemToObject(root, "app", app_json(s));
-    cJSON_AddItemToObject(root, "health", health_json(s));
-    cJSON_AddItemToObject(root, "memory", memory_json(s));
-    char *text = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
+    size_t cap = status_text_max(s);
+    char *text = malloc(cap);
+    if (text && status_render(s, text, cap) == 0) {
+        free(text);
+        return NULL;
+    }
     return text;
 }
 
@@ -262,11 +348,11 @@ char *status_dir_resolve(const char *configured, bool create)
 /* The JSON and its newline, for one write(2). */
 static char *status_line(const struct status_snapshot *s, size_t *len)
 {
-    char *text = status_to_json(s);
-    size_t n = text ? strlen(text) : 0;
-    char *line = text ? realloc(text, n + 2) : NULL;
-    if (!line) {
-        free(text);
+    size_t cap = status_text_max(s) + 1;
+    char *line = malloc(cap);
+    size_t n = line ? status_render(s, line, cap - 1) : 0;
+    if (n == 0) {
+        free(line);
         return NULL;
     }
     line[n] = '\n';

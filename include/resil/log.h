@@ -30,4 +30,10 @@ void log_emit(enum log_level level, bool force, const struct log_field *fields, 
 /* RFC 3339 UTC time with milliseconds of a CLOCK_REALTIME value in ms. */
 void log_format_time(char *out, size_t outlen, long long realtime_ms);
 
+/* s as a JSON string body (no quotes) in out, the way JSON log lines carry it
+ * (status.json too): escaped as needed, invalid UTF-8 replaced by U+FFFD.
+ * Returns the bytes written, never more than outlen - 1, always
+ * NUL-terminated, never cut inside a character or an escape. */
+size_t log_json_escape(char *out, size_t outlen, const char *s);
+
 #endif

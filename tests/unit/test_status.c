@@ -98,6 +98,56 @@ static void exited_app_reports_signal_and_unknown_memory(void **state)
     cJSON_Delete(root);
 }
 
+/* Strings from outside (an endpoint's verdict, the URL) may hold quotes,
+ * control characters and bytes that are not UTF-8: the file stays JSON. */
+static void hostile_verdict_and_url_stay_valid_json(void **state)
+{
+    (void)state;
+    struct health_state hs = {.status = HEALTH_STATUS_UNHEALTHY, .consecutive_failures = 3};
+    snprintf(hs.last_verdict, sizeof hs.last_verdict, "\"}\n\x01\xff\xc3(");
+    struct status_snapshot s = {.resil_pid = 1,
+                                .health_url = "http://127.0.0.1:1/\"x\\y\x7f",
+                                .health = &hs};
+    cJSON *root = render(&s);
+    assert_string_equal(at(root, "health", "last_verdict")->valuestring,
+                        "\"}\n\x01\xef\xbf\xbd\xef\xbf\xbd(");
+    assert_string_equal(at(root, "health", "url")->valuestring, "http://127.0.0.1:1/\"x\\y\x7f");
+    assert_int_equal(at(root, "health", "consecutive_failures")->valueint, 3);
+    cJSON_Delete(root);
+}
+
+/* The buffer is sized from the strings: a URL longer than the rest of the
+ * file together, made only of characters that need escaping, fits whole. */
+static void long_escaped_url_is_written_whole(void **state)
+{
+    (void)state;
+    char url[3001];
+    memset(url, '"', sizeof url - 1);
+    url[sizeof url - 1] = '\0';
+    struct status_snapshot s = {.resil_pid = 1, .health_url = url};
+    cJSON *root = render(&s);
+    assert_string_equal(at(root, "health", "url")->valuestring, url);
+    assert_string_equal(at(root, "memory", "tier")->valuestring, "unknown");
+    cJSON_Delete(root);
+}
+
+/* Byte counts are integers in the text, not doubles cut to 15 digits. */
+static void large_byte_counts_are_exact_integers(void **state)
+{
+    (void)state;
+    struct memory_sample ms = {.available = true,
+                               .limited = true,
+                               .limit_bytes = UINT64_C(9007199254740993),
+                               .working_set_bytes = 1,
+                               .psi_some_avg10 = -1};
+    struct status_snapshot s = {.resil_pid = 1, .memory = &ms};
+    char *text = status_to_json(&s);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\"limit_bytes\":9007199254740993,"));
+    assert_non_null(strstr(text, "\"psi_some_avg10\":null"));
+    free(text);
+}
+
 static void write_is_atomic_and_readable(void **state)
 {
     (void)state;
@@ -135,6 +185,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(running_app_has_numbers_booleans_and_rfc3339),
         cmocka_unit_test(exited_app_reports_signal_and_unknown_memory),
+        cmocka_unit_test(hostile_verdict_and_url_stay_valid_json),
+        cmocka_unit_test(long_escaped_url_is_written_whole),
+        cmocka_unit_test(large_byte_counts_are_exact_integers),
         cmocka_unit_test(write_is_atomic_and_readable),
         cmocka_unit_test(write_to_missing_dir_fails),
     };
