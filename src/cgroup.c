@@ -253,11 +253,14 @@ int cgroup_parse_proc_cgroup(const char *text, char *v2_path, size_t v2len, char
 /* Locating the cgroup                                                       */
 /* ------------------------------------------------------------------------ */
 
+/* The four fields of a mountinfo line that matter, packed one after another
+ * in text (see struct cgroup_location); each cut to its own limit. */
+#define MOUNT_FSTYPE_MAX 64
+#define MOUNT_SUPER_MAX 512
 struct mount_entry {
-    char root[CGROUP_PATH_MAX];
-    char point[CGROUP_PATH_MAX];
-    char fstype[64];
-    char super[512];
+    const char *root, *point, *fstype, *super;
+    size_t used;
+    char text[2 * CGROUP_PATH_MAX + MOUNT_FSTYPE_MAX + MOUNT_SUPER_MAX];
 };
 
 /* One space-separated mountinfo field, with the kernel's \ooo escapes undone. */
@@ -281,22 +284,34 @@ static const char *mi_field(const char *p, const char *eol, char *out, size_t ou
     return p;
 }
 
+/* The next field into e's text, at most max bytes with its NUL. */
+static const char *mi_take(struct mount_entry *e, const char *p, const char *eol,
+                           const char **field, size_t max)
+{
+    char *out = e->text + e->used;
+    p = mi_field(p, eol, out, max);
+    *field = out;
+    e->used += strlen(out) + 1;
+    return p;
+}
+
 static bool mi_parse_line(const char *line, const char *eol, struct mount_entry *e)
 {
-    char skip[CGROUP_PATH_MAX];
+    char skip[2]; /* only ever compared with "-" */
     const char *p = line;
+    e->used = 0;
     for (int i = 0; i < 3; i++) /* id, parent, major:minor */
         p = mi_field(p, eol, skip, sizeof skip);
-    p = mi_field(p, eol, e->root, sizeof e->root);
-    p = mi_field(p, eol, e->point, sizeof e->point);
+    p = mi_take(e, p, eol, &e->root, CGROUP_PATH_MAX);
+    p = mi_take(e, p, eol, &e->point, CGROUP_PATH_MAX);
     do { /* mount options, then optional fields up to the "-" separator */
         p = mi_field(p, eol, skip, sizeof skip);
     } while (p < eol && strcmp(skip, "-") != 0);
     if (strcmp(skip, "-") != 0)
         return false;
-    p = mi_field(p, eol, e->fstype, sizeof e->fstype);
+    p = mi_take(e, p, eol, &e->fstype, MOUNT_FSTYPE_MAX);
     p = mi_field(p, eol, skip, sizeof skip); /* source */
-    mi_field(p, eol, e->super, sizeof e->super);
+    mi_take(e, p, eol, &e->super, MOUNT_SUPER_MAX);
     return e->point[0] == '/';
 }
 
@@ -316,6 +331,17 @@ static bool mount_matches(const struct mount_entry *e, bool v2)
     return strcmp(e->fstype, "cgroup") == 0 && list_has(e->super, strlen(e->super), "memory");
 }
 
+/* The used part only: the rest is room, never written, never faulted in. */
+static void mount_entry_copy(struct mount_entry *to, const struct mount_entry *from)
+{
+    memcpy(to->text, from->text, from->used);
+    to->used = from->used;
+    to->root = to->text + (from->root - from->text);
+    to->point = to->text + (from->point - from->text);
+    to->fstype = to->text + (from->fstype - from->text);
+    to->super = to->text + (from->super - from->text);
+}
+
 /* The mount of the wanted hierarchy that holds cg_path, preferring the deepest
  * subtree; any mount of it when none does (a cgroup namespace hides the path). */
 static bool find_mount(const char *mountinfo, bool v2, const char *cg_path,
@@ -330,7 +356,7 @@ static bool find_mount(const char *mountinfo, bool v2, const char *cg_path,
         if (mi_parse_line(line, eol, e) && mount_matches(e, v2)) {
             bool under = path_under(cg_path, e->root);
             if (!found || (under && (!found_under || strlen(e->root) > strlen(best->root)))) {
-                *best = *e;
+                mount_entry_copy(best, e);
                 found_under = under;
             }
             found = true;
@@ -496,21 +522,36 @@ struct locate_work {
     char v2_dir[CGROUP_PATH_MAX];
 };
 
-static void set_location(struct cgroup_location *loc, int version, const char *dir, const char *top,
-                         const char *psi_dir)
+/* s, cut to CGROUP_PATH_MAX - 1 bytes, at *p; *p moves past its NUL. */
+static const char *pack(char **p, const char *s)
 {
+    char *at = *p;
+    size_t n = strnlen(s, CGROUP_PATH_MAX - 1);
+    memcpy(at, s, n);
+    at[n] = '\0';
+    *p = at + n + 1;
+    return at;
+}
+
+void cgroup_location_set(struct cgroup_location *loc, int version, const char *dir,
+                         const char *top, const char *psi_dir)
+{
+    char *p = loc->text;
     loc->version = version;
-    snprintf(loc->dir, sizeof loc->dir, "%s", dir);
-    snprintf(loc->top, sizeof loc->top, "%s", top);
-    snprintf(loc->psi_dir, sizeof loc->psi_dir, "%s", psi_dir);
+    loc->dir = pack(&p, dir);
+    loc->top = pack(&p, top);
+    loc->psi_dir = pack(&p, psi_dir);
 }
 
 int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_location *loc)
 {
     if (!loc)
         return -1;
-    memset(loc, 0, sizeof *loc);
-    struct locate_work *w = calloc(1, sizeof *w);
+    cgroup_location_clear(loc);
+    /* Not calloc: only the bytes written are touched (see mount_entry_copy). */
+    struct locate_work *w = malloc(sizeof *w);
+    if (w)
+        w->v2_dir[0] = '\0';
     if (!w || !mountinfo ||
         cgroup_parse_proc_cgroup(proc_cgroup, w->v2_path, sizeof w->v2_path, w->v1_path,
                                  sizeof w->v1_path) < 0) {
@@ -528,11 +569,11 @@ int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_
      * emergency mode"); the
      * v2 cgroup may still offer memory.pressure. */
     if (v2 && (!v1 || file_exists(w->v2_dir, "memory.max"))) {
-        set_location(loc, 2, w->v2_dir, w->v2_mnt.point, w->v2_dir);
+        cgroup_location_set(loc, 2, w->v2_dir, w->v2_mnt.point, w->v2_dir);
     } else if (v1) {
         char dir[CGROUP_PATH_MAX];
         if (cgroup_dir(&w->v1_mnt, w->v1_path, dir, sizeof dir))
-            set_location(loc, 1, dir, w->v1_mnt.point, v2 ? w->v2_dir : "");
+            cgroup_location_set(loc, 1, dir, w->v1_mnt.point, v2 ? w->v2_dir : "");
         else
             too_long = true;
     }
@@ -548,15 +589,26 @@ static char *read_text(const char *path)
     return util_read_file(path, TEXT_MAX, 0, NULL);
 }
 
+void cgroup_location_clear(struct cgroup_location *loc)
+{
+    loc->version = 0;
+    loc->text[0] = '\0';
+    loc->dir = loc->top = loc->psi_dir = loc->text;
+}
+
+void cgroup_location_copy(struct cgroup_location *to, const struct cgroup_location *from)
+{
+    cgroup_location_set(to, from->version, from->dir, from->top, from->psi_dir);
+}
+
 int cgroup_locate_self(const char *root, struct cgroup_location *loc)
 {
-    memset(loc, 0, sizeof *loc);
+    cgroup_location_clear(loc);
     if (root) {
         /* An explicit directory: files as they are there, layout by which exist. */
-        if (strlen(root) >= sizeof loc->dir)
+        if (strlen(root) >= CGROUP_PATH_MAX)
             return -1;
-        snprintf(loc->dir, sizeof loc->dir, "%s", root);
-        snprintf(loc->psi_dir, sizeof loc->psi_dir, "%s", root);
+        cgroup_location_set(loc, 0, root, "", root);
         return 0;
     }
     char *cgroups = read_text("/proc/self/cgroup");
@@ -597,8 +649,8 @@ static const struct layout layout_v1 = {1,
 struct cgroup_reader {
     struct cgroup_location loc;
     const char *meminfo; /* the machine's numbers, for the root of a v2 hierarchy */
-    char *buf;           /* READ_CAP bytes for file contents */
     char why[CGROUP_PATH_MAX + 128];
+    char buf[READ_CAP]; /* file contents */
 };
 
 static int read_in(struct cgroup_reader *r, const char *dir, const char *name)
@@ -784,17 +836,16 @@ int cgroup_read(struct cgroup_reader *r, struct cgroup_memory *s)
 
 struct cgroup_reader *cgroup_reader_new(const struct cgroup_location *loc)
 {
-    struct cgroup_reader *r = calloc(1, sizeof *r);
+    /* Not calloc, and no copy of loc whole: see mount_entry_copy. */
+    struct cgroup_reader *r = malloc(sizeof *r);
     if (!r)
         return NULL;
-    r->buf = malloc(READ_CAP);
-    if (!r->buf) {
-        free(r);
-        return NULL;
-    }
     if (loc)
-        r->loc = *loc;
+        cgroup_location_copy(&r->loc, loc);
+    else
+        cgroup_location_clear(&r->loc);
     r->meminfo = "/proc/meminfo";
+    r->why[0] = '\0';
     return r;
 }
 
@@ -833,8 +884,5 @@ bool cgroup_fd_is_v2(int fd)
 
 void cgroup_reader_free(struct cgroup_reader *r)
 {
-    if (!r)
-        return;
-    free(r->buf);
     free(r);
 }

@@ -9,12 +9,23 @@
 
 /* --- locating --- */
 #define CGROUP_PATH_MAX 4096
+/* The three paths are packed one after another in text: a run with short
+ * paths touches one page of it, not three (each page a start faults in costs
+ * it time). They point into the structure itself, so it is never copied by
+ * assignment: cgroup_location_copy. */
 struct cgroup_location {
-    int version;                   /* 1 or 2; 0: decide by the files present in dir */
-    char dir[CGROUP_PATH_MAX];     /* our cgroup's memory files; "" when none found */
-    char top[CGROUP_PATH_MAX];     /* mount point the limit walk stops at; "": no walk */
-    char psi_dir[CGROUP_PATH_MAX]; /* where memory.pressure is looked for; "": nowhere */
+    int version;         /* 1 or 2; 0: decide by the files present in dir */
+    const char *dir;     /* our cgroup's memory files; "" when none found */
+    const char *top;     /* mount point the limit walk stops at; "": no walk */
+    const char *psi_dir; /* where memory.pressure is looked for; "": nowhere */
+    char text[3 * CGROUP_PATH_MAX];
 };
+/* No files found; the given place (each path cut to CGROUP_PATH_MAX - 1
+ * bytes); the same place as from. */
+void cgroup_location_clear(struct cgroup_location *loc);
+void cgroup_location_set(struct cgroup_location *loc, int version, const char *dir,
+                         const char *top, const char *psi_dir);
+void cgroup_location_copy(struct cgroup_location *to, const struct cgroup_location *from);
 /* root (--cgroup-root) as it is, or, when NULL, cgroup_locate over this
  * process's /proc files. 0, or -1 with loc->dir "". */
 int cgroup_locate_self(const char *root, struct cgroup_location *loc);

@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *mountinfo = fuzz_cstr(nul ? nul + 1 : data + size, nul ? size - clen - 1 : 0);
     static struct cgroup_location loc;
     if (cgroup_locate(cgroup, mountinfo, &loc) == 0 &&
-        (strnlen(loc.dir, sizeof loc.dir) == sizeof loc.dir || !loc.dir[0]))
+        (strnlen(loc.dir, CGROUP_PATH_MAX) == CGROUP_PATH_MAX || !loc.dir[0]))
         abort();
     free(cgroup);
     free(mountinfo);

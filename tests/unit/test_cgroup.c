@@ -373,12 +373,11 @@ static void test_locate_ns_root_below_mount(void **state)
 static void test_read_v2_root(void **state)
 {
     struct tree *t = *state;
-    struct cgroup_location loc = {.version = 2};
+    struct cgroup_location loc;
     struct cgroup_memory mem;
-    char meminfo[600];
-    tree_path(t, "", loc.dir, sizeof loc.dir);
-    snprintf(loc.top, sizeof loc.top, "%s", loc.dir);
-    snprintf(loc.psi_dir, sizeof loc.psi_dir, "%s", loc.dir);
+    char meminfo[600], root[CGROUP_PATH_MAX];
+    tree_path(t, "", root, sizeof root);
+    cgroup_location_set(&loc, 2, root, root, root);
     tree_write(t, "memory.stat", v2_stat);
     tree_write(t, "memory.pressure", pressure);
     tree_write(t, "meminfo",

@@ -241,11 +241,10 @@ static void test_monitor_parent_walk(void **state)
 {
     struct tree *t = *state;
     struct cgroup_location loc;
-    memset(&loc, 0, sizeof loc);
-    loc.version = 2;
+    char dir[CGROUP_PATH_MAX];
     tree_mkdir(t, "a/b/c");
-    tree_path(t, "a/b/c", loc.dir, sizeof loc.dir);
-    snprintf(loc.top, sizeof loc.top, "%s", t->root);
+    tree_path(t, "a/b/c", dir, sizeof dir);
+    cgroup_location_set(&loc, 2, dir, t->root, "");
     tree_write(t, "a/b/c/memory.max", "max\n");
     tree_write(t, "a/b/c/memory.current", "1048576\n");
     tree_write(t, "a/b/c/memory.stat", "inactive_file 0\n");
@@ -261,8 +260,6 @@ static void test_monitor_parent_walk(void **state)
     memory_free(m);
 
     /* With --cgroup-root there is no walk. */
-    char dir[600];
-    tree_path(t, "a/b/c", dir, sizeof dir);
     c.cgroup_root = dir;
     m = memory_new(NULL, &c, NULL);
     assert_true(memory_current(m)->available);
