@@ -304,20 +304,21 @@ static bool on_tmpfs(const char *path)
  * or overlayfs starts a disk write every time, on a tmpfs it costs nothing, so
  * a tmpfs /run comes first, then /dev/shm (a tmpfs in every Docker and
  * Kubernetes container), then /run and $TMPDIR on whatever they are. The
- * subcommands look in the same order, so they find what the supervisor wrote. */
-static size_t default_dirs(char dirs[DEFAULT_DIRS_MAX][4096])
+ * subcommands look in the same order, so they find what the supervisor wrote.
+ * Only the $TMPDIR one is made, in tmpdir. */
+static size_t default_dirs(const char *dirs[DEFAULT_DIRS_MAX], char tmpdir[4096])
 {
     size_t n = 0;
     bool run_tmpfs = on_tmpfs("/run");
     if (run_tmpfs)
-        snprintf(dirs[n++], 4096, "/run/resil-init");
+        dirs[n++] = "/run/resil-init";
     if (on_tmpfs("/dev/shm"))
-        snprintf(dirs[n++], 4096, "/dev/shm/resil-init");
+        dirs[n++] = "/dev/shm/resil-init";
     if (!run_tmpfs)
-        snprintf(dirs[n++], 4096, "/run/resil-init");
+        dirs[n++] = "/run/resil-init";
     const char *tmp = getenv("TMPDIR");
-    if ((size_t)snprintf(dirs[n], 4096, "%s/resil-init", tmp && *tmp ? tmp : "/tmp") < 4096)
-        n++;
+    if ((size_t)snprintf(tmpdir, 4096, "%s/resil-init", tmp && *tmp ? tmp : "/tmp") < 4096)
+        dirs[n++] = tmpdir;
     return n;
 }
 
@@ -336,8 +337,9 @@ char *status_dir_resolve(const char *configured, bool create)
             return NULL;
         return strdup(configured);
     }
-    char dirs[DEFAULT_DIRS_MAX][4096];
-    size_t n = default_dirs(dirs);
+    const char *dirs[DEFAULT_DIRS_MAX];
+    char tmpdir[4096];
+    size_t n = default_dirs(dirs, tmpdir);
     for (size_t i = 0; i < n; i++)
         if (create ? usable_dir(dirs[i], i + 1 == n) == 0 : has_status_file(dirs[i]))
             return strdup(dirs[i]);
