@@ -99,6 +99,7 @@ struct supervisor {
     struct metrics_http *metrics_http;
     struct metrics metrics;
     char *state_dir;
+    bool state_dir_tried;
     struct published_health published_health;
 
     enum sup_phase phase;
@@ -140,6 +141,7 @@ struct supervisor {
 };
 
 static void reap_children(struct supervisor *sup);
+static void setup_state_dir(struct supervisor *sup);
 static void enter(struct supervisor *sup, enum sup_phase phase);
 
 /* --- pure helpers, unit-tested --- */
@@ -456,8 +458,10 @@ static void start_app(struct supervisor *sup)
     const char *reason = reason_names[sup->next_reason];
     const struct memory_sample *mem = fresh_memory(sup);
     sup->emergency = memory_failure || (mem && mem->tier == MEMORY_TIER_CRITICAL);
-    if (spawn_app(sup, mem, reason) < 0) {
-        int err = errno;
+    int spawned = spawn_app(sup, mem, reason);
+    int err = errno;
+    setup_state_dir(sup);
+    if (spawned < 0) {
         sup->app.pid = 0;
         finish(sup, 70, "resil-init failed: cannot start %s: %s: %s", sup->cfg->command[0],
                sup->app.failed_call ? sup->app.failed_call : "fork", strerror(err));
@@ -1137,16 +1141,28 @@ static int setup_sockets(struct supervisor *sup)
             return -1;
         }
     }
-    if (sup->state_dir) {
-        struct control_handler ch = {
-            .ctx = sup, .restart = on_restart_request, .render_metrics = render_metrics};
-        sup->control = control_new(sup->loop, sup->state_dir, &ch, err, sizeof err);
-        if (!sup->control)
-            log_warn("no control socket (resil-init restart and metrics will not reach this "
-                     "one): %s",
-                     err);
-    }
     return 0;
+}
+
+/* The state directory and control.sock are made just after the first fork,
+ * while the app execs: nothing before the app's start needs them, and a
+ * failure is a warning, never a reason not to start. Once per run. */
+static void setup_state_dir(struct supervisor *sup)
+{
+    char err[512];
+    if (sup->state_dir_tried)
+        return;
+    sup->state_dir_tried = true;
+    sup->state_dir = status_dir_resolve(sup->cfg->state_dir, true);
+    if (!sup->state_dir)
+        return;
+    struct control_handler ch = {
+        .ctx = sup, .restart = on_restart_request, .render_metrics = render_metrics};
+    sup->control = control_new(sup->loop, sup->state_dir, &ch, err, sizeof err);
+    if (!sup->control)
+        log_warn("no control socket (resil-init restart and metrics will not reach this "
+                 "one): %s",
+                 err);
 }
 
 static bool memory_interval_given(const struct resil_config *cfg)
@@ -1243,7 +1259,6 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
         plan_exit(sup, 70, "resil-init failed to set up: timers: %s", strerror(errno));
         return 70;
     }
-    sup->state_dir = status_dir_resolve(cfg->state_dir, true);
     if (setup_sockets(sup) < 0)
         return 2;
     /* Orphans of the app must come to resil-init, not to the host's init. */
