@@ -849,6 +849,14 @@ struct cgroup_reader *cgroup_reader_new(const struct cgroup_location *loc)
     return r;
 }
 
+struct cgroup_reader *cgroup_reader_new_self(const char *root)
+{
+    struct cgroup_reader *r = cgroup_reader_new(NULL);
+    if (r && cgroup_locate_self(root, &r->loc) == 0 && r->loc.version)
+        log_debug("memory: cgroup v%d files in %s", r->loc.version, r->loc.dir);
+    return r;
+}
+
 void cgroup_reader_set_meminfo(struct cgroup_reader *r, const char *path)
 {
     r->meminfo = path;

@@ -450,18 +450,17 @@ void memory_watch(struct memory_monitor *m, bool on)
     update_timer(m);
 }
 
-struct memory_monitor *memory_new_at(struct loop *loop, const struct memory_options *opts,
-                                     const struct memory_callbacks *cb,
-                                     const struct cgroup_location *loc)
+/* Takes cg (its own, or NULL: out of memory). */
+static struct memory_monitor *memory_new_with(struct loop *loop, const struct memory_options *opts,
+                                              const struct memory_callbacks *cb,
+                                              struct cgroup_reader *cg)
 {
-    struct memory_monitor *m = calloc(1, sizeof *m);
-    if (!m)
-        return NULL;
-    m->cg = cgroup_reader_new(loc);
-    if (!m->cg) {
-        free(m);
+    struct memory_monitor *m = cg ? calloc(1, sizeof *m) : NULL;
+    if (!m) {
+        cgroup_reader_free(cg);
         return NULL;
     }
+    m->cg = cg;
     m->loop = loop;
     static const struct memory_options none;
     m->opts = opts ? opts : &none;
@@ -477,17 +476,18 @@ struct memory_monitor *memory_new_at(struct loop *loop, const struct memory_opti
     return m;
 }
 
+struct memory_monitor *memory_new_at(struct loop *loop, const struct memory_options *opts,
+                                     const struct memory_callbacks *cb,
+                                     const struct cgroup_location *loc)
+{
+    return memory_new_with(loop, opts, cb, cgroup_reader_new(loc));
+}
+
 struct memory_monitor *memory_new(struct loop *loop, const struct memory_options *opts,
                                   const struct memory_callbacks *cb)
 {
-    struct cgroup_location *loc = malloc(sizeof *loc);
-    if (!loc)
-        return NULL;
-    if (cgroup_locate_self(opts ? opts->cgroup_root : NULL, loc) == 0 && loc->version)
-        log_debug("memory: cgroup v%d files in %s", loc->version, loc->dir);
-    struct memory_monitor *m = memory_new_at(loop, opts, cb, loc);
-    free(loc);
-    return m;
+    return memory_new_with(loop, opts, cb,
+                           cgroup_reader_new_self(opts ? opts->cgroup_root : NULL));
 }
 
 void memory_free(struct memory_monitor *m)

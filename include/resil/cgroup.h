@@ -43,6 +43,9 @@ struct cgroup_memory {
 struct cgroup_reader;
 /* NULL only when out of memory; loc NULL reads nothing (every reading fails). */
 struct cgroup_reader *cgroup_reader_new(const struct cgroup_location *loc);
+/* The same, for our own cgroup: cgroup_locate_self(root) straight into the
+ * reader, with no location in between. */
+struct cgroup_reader *cgroup_reader_new_self(const char *root);
 /* 0, or -1 with cgroup_reader_error saying why ("cannot read DIR/FILE: ..."). */
 int cgroup_read(struct cgroup_reader *r, struct cgroup_memory *out);
 const char *cgroup_reader_error(const struct cgroup_reader *r);
