@@ -5,6 +5,7 @@
  * list instead and timed by epoll_wait's own timeout: a grace or backoff must
  * run out even when the process is out of descriptors. */
 #include "resil/loop.h"
+#include "resil/util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -52,7 +53,7 @@ struct loop {
 uint64_t loop_now_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    util_clock(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 

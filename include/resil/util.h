@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* --- reading files whole ---
  * Files are opened O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY and read to
@@ -89,6 +90,8 @@ void util_redact_url(const char *url, char *out, size_t outlen);
 
 /* CLOCK_REALTIME in milliseconds: timestamps for people, never for timeouts
  * (the loop's monotonic loop_now_ms is for those). */
+/* clock_gettime without the vDSO (see util.c for why). */
+void util_clock(clockid_t clock, struct timespec *ts);
 long long util_realtime_ms(void);
 
 #endif
