@@ -27,6 +27,8 @@ extern char **environ;
 
 #define STATUS_FILE "status.json"
 #define STATUS_READ_MAX (256 * 1024)
+/* Both file names of a write: each, as before, up to 4 KiB. */
+#define STATUS_NAMES_MAX (2 * 4096)
 
 /* musl-gcc has no <linux/magic.h>. */
 #define TMPFS_MAGIC_VALUE 0x01021994UL
@@ -347,16 +349,18 @@ char *status_dir_resolve(const char *configured, bool create)
     return create || n == 0 ? NULL : strdup(dirs[0]);
 }
 
-/* The JSON and its newline, for one write(2). */
-static char *status_line(const struct status_snapshot *s, size_t *len)
+/* The JSON and its newline, for one write(2), in buf when it fits (the usual
+ * case: no allocation, so no fresh page per write), else in a malloc'd one
+ * that *owned says to free. */
+static char *status_line(const struct status_snapshot *s, char *buf, size_t buflen, size_t *len,
+                         char **owned)
 {
     size_t cap = status_text_max(s) + 1;
-    char *line = malloc(cap);
+    char *line = cap <= buflen ? buf : malloc(cap);
+    *owned = line == buf ? NULL : line;
     size_t n = line ? status_render(s, line, cap - 1) : 0;
-    if (n == 0) {
-        free(line);
+    if (n == 0)
         return NULL;
-    }
     line[n] = '\n';
     line[n + 1] = '\0';
     *len = n + 1;
@@ -376,11 +380,29 @@ static int create_temp(const char *tmp)
     return fd;
 }
 
+/* The temp name and the final one, packed in names: for a usual state dir
+ * both sit in one page of stack, not two (each page a write first touches is
+ * a page fault, and the last write is on the way out of every run). */
+static bool status_names(char names[STATUS_NAMES_MAX], const char *dir, const char **tmp,
+                         const char **final)
+{
+    int n = snprintf(names, STATUS_NAMES_MAX / 2, "%s/.%s.tmp", dir, STATUS_FILE);
+    if (n < 0 || n >= STATUS_NAMES_MAX / 2)
+        return false;
+    char *second = names + n + 1;
+    int m = snprintf(second, STATUS_NAMES_MAX / 2, "%s/%s", dir, STATUS_FILE);
+    if (m < 0 || m >= STATUS_NAMES_MAX / 2)
+        return false;
+    *tmp = names;
+    *final = second;
+    return true;
+}
+
 static int write_file(const char *dir, const char *text, size_t len)
 {
-    char tmp[4096], final[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, STATUS_FILE) >= sizeof tmp ||
-        (size_t)snprintf(final, sizeof final, "%s/%s", dir, STATUS_FILE) >= sizeof final) {
+    char names[STATUS_NAMES_MAX];
+    const char *tmp, *final;
+    if (!status_names(names, dir, &tmp, &final)) {
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -410,10 +432,11 @@ static int last_write_errno;
 int status_write(const char *dir, const struct status_snapshot *s)
 {
     size_t len = 0;
-    char *text = status_line(s, &len);
+    char buf[STATUS_FIXED_MAX + 1024], *owned;
+    char *text = status_line(s, buf, sizeof buf, &len, &owned);
     int rc = text ? write_file(dir, text, len) : -1;
     int err = rc < 0 ? (text ? errno : ENOMEM) : 0;
-    free(text);
+    free(owned);
     if (err && err != last_write_errno)
         log_warn("cannot write %s/%s: %s; it may be out of date", dir, STATUS_FILE, strerror(err));
     else if (!err && last_write_errno)

@@ -173,6 +173,33 @@ static void write_is_atomic_and_readable(void **state)
     rmdir(dir);
 }
 
+/* A file longer than the writer's stack buffer is written whole too. */
+static void long_status_is_written_whole(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/resil-status-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    static char url[5001];
+    memset(url, 'u', sizeof url - 1);
+    struct status_snapshot s = {.resil_pid = 1, .health_url = url};
+    assert_int_equal(status_write(dir, &s), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/status.json", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    cJSON *root = cJSON_Parse(buf);
+    assert_non_null(root);
+    assert_string_equal(at(root, "health", "url")->valuestring, url);
+    assert_int_equal(buf[n - 1], '\n');
+    cJSON_Delete(root);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void write_to_missing_dir_fails(void **state)
 {
     (void)state;
@@ -189,6 +216,7 @@ int main(void)
         cmocka_unit_test(long_escaped_url_is_written_whole),
         cmocka_unit_test(large_byte_counts_are_exact_integers),
         cmocka_unit_test(write_is_atomic_and_readable),
+        cmocka_unit_test(long_status_is_written_whole),
         cmocka_unit_test(write_to_missing_dir_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
