@@ -724,8 +724,10 @@ static void walk_parent_limits(struct cgroup_reader *r, const struct layout *l, 
     }
 }
 
+/* *hier_known: memory.stat gave v1's effective limit, which already is the
+ * smallest on the way up (no walk needed). */
 static int read_inactive(struct cgroup_reader *r, const struct layout *l, uint64_t *limit,
-                         uint64_t *inactive)
+                         uint64_t *inactive, bool *hier_known)
 {
     const char *dir = r->loc.dir;
     int found = 0;
@@ -736,8 +738,8 @@ static int read_inactive(struct cgroup_reader *r, const struct layout *l, uint64
     if (found != 1)
         return fail_garbage(r, dir, "memory.stat");
     uint64_t hier;
-    if (l->hier_limit_key && keyed_lookup(r->buf, l->hier_limit_key, &hier) == 1 &&
-        hier < UNLIMITED_FROM && hier < *limit)
+    *hier_known = l->hier_limit_key && keyed_lookup(r->buf, l->hier_limit_key, &hier) == 1;
+    if (*hier_known && hier < UNLIMITED_FROM && hier < *limit)
         *limit = hier;
     return 0;
 }
@@ -824,9 +826,12 @@ int cgroup_read(struct cgroup_reader *r, struct cgroup_memory *s)
         return fail_errno(r, r->loc.dir, l->usage);
     if (cgroup_parse_u64(r->buf, &s->usage_bytes) < 0)
         return fail_garbage(r, r->loc.dir, l->usage);
-    if (read_inactive(r, l, &limit, &inactive) < 0 || read_oom_kills(r, l, &s->oom_kills) < 0)
+    bool hier_known = false;
+    if (read_inactive(r, l, &limit, &inactive, &hier_known) < 0 ||
+        read_oom_kills(r, l, &s->oom_kills) < 0)
         return -1;
-    walk_parent_limits(r, l, &limit);
+    if (!hier_known)
+        walk_parent_limits(r, l, &limit);
     s->limited = limit < UNLIMITED_FROM;
     s->limit_bytes = s->limited ? limit : 0;
     s->working_set_bytes = s->usage_bytes > inactive ? s->usage_bytes - inactive : 0;
