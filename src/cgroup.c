@@ -331,40 +331,29 @@ static bool mount_matches(const struct mount_entry *e, bool v2)
     return strcmp(e->fstype, "cgroup") == 0 && list_has(e->super, strlen(e->super), "memory");
 }
 
-/* The used part only: the rest is room, never written, never faulted in. */
-static void mount_entry_copy(struct mount_entry *to, const struct mount_entry *from)
-{
-    memcpy(to->text, from->text, from->used);
-    to->used = from->used;
-    to->root = to->text + (from->root - from->text);
-    to->point = to->text + (from->point - from->text);
-    to->fstype = to->text + (from->fstype - from->text);
-    to->super = to->text + (from->super - from->text);
-}
-
 /* The mount of the wanted hierarchy that holds cg_path, preferring the deepest
- * subtree; any mount of it when none does (a cgroup namespace hides the path). */
+ * subtree; any mount of it when none does (a cgroup namespace hides the path).
+ * best is the scratch of the search, then holds the line chosen. */
 static bool find_mount(const char *mountinfo, bool v2, const char *cg_path,
                        struct mount_entry *best)
 {
-    struct mount_entry *e = malloc(sizeof *e);
-    bool found = false, found_under = false;
-    if (!e)
-        return false;
+    const char *chosen = NULL;
+    size_t chosen_root_len = 0;
+    bool chosen_under = false;
     for (const char *line = mountinfo; line && *line;) {
         const char *eol = line_end(line);
-        if (mi_parse_line(line, eol, e) && mount_matches(e, v2)) {
-            bool under = path_under(cg_path, e->root);
-            if (!found || (under && (!found_under || strlen(e->root) > strlen(best->root)))) {
-                mount_entry_copy(best, e);
-                found_under = under;
+        if (mi_parse_line(line, eol, best) && mount_matches(best, v2)) {
+            bool under = path_under(cg_path, best->root);
+            size_t root_len = strlen(best->root);
+            if (!chosen || (under && (!chosen_under || root_len > chosen_root_len))) {
+                chosen = line;
+                chosen_root_len = root_len;
+                chosen_under = under;
             }
-            found = true;
         }
         line = *eol ? eol + 1 : NULL;
     }
-    free(e);
-    return found;
+    return chosen && mi_parse_line(chosen, line_end(chosen), best);
 }
 
 static bool has_dotdot(const char *path)
@@ -514,9 +503,10 @@ static bool cgroup_dir(const struct mount_entry *mnt, const char *cg_path, char 
     return true;
 }
 
+/* Both cgroup paths share paths (the v1 one right after the v2 one), so a
+ * start touches one page for them, not two. */
 struct locate_work {
-    char v2_path[CGROUP_PATH_MAX];
-    char v1_path[CGROUP_PATH_MAX];
+    char paths[2 * CGROUP_PATH_MAX];
     struct mount_entry v2_mnt;
     struct mount_entry v1_mnt;
     char v2_dir[CGROUP_PATH_MAX];
@@ -548,20 +538,26 @@ int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_
     if (!loc)
         return -1;
     cgroup_location_clear(loc);
-    /* Not calloc: only the bytes written are touched (see mount_entry_copy). */
+    /* Not calloc: only the bytes written are touched, each page of it a page
+     * fault on the way to every start. */
     struct locate_work *w = malloc(sizeof *w);
-    if (w)
+    char *v2_path = w ? w->paths : NULL, *v1_path = NULL;
+    if (w) {
         w->v2_dir[0] = '\0';
-    if (!w || !mountinfo ||
-        cgroup_parse_proc_cgroup(proc_cgroup, w->v2_path, sizeof w->v2_path, w->v1_path,
-                                 sizeof w->v1_path) < 0) {
+        if (cgroup_parse_proc_cgroup(proc_cgroup, v2_path, CGROUP_PATH_MAX, NULL, 0) == 0) {
+            v1_path = v2_path + strlen(v2_path) + 1;
+            if (cgroup_parse_proc_cgroup(proc_cgroup, NULL, 0, v1_path, CGROUP_PATH_MAX) < 0)
+                v1_path = NULL;
+        }
+    }
+    if (!w || !mountinfo || !v1_path) {
         free(w);
         return -1;
     }
-    bool v2 = w->v2_path[0] && find_mount(mountinfo, true, w->v2_path, &w->v2_mnt);
-    bool v1 = w->v1_path[0] && find_mount(mountinfo, false, w->v1_path, &w->v1_mnt);
+    bool v2 = v2_path[0] && find_mount(mountinfo, true, v2_path, &w->v2_mnt);
+    bool v1 = v1_path[0] && find_mount(mountinfo, false, v1_path, &w->v1_mnt);
     bool too_long = false;
-    if (v2 && !cgroup_dir(&w->v2_mnt, w->v2_path, w->v2_dir, sizeof w->v2_dir)) {
+    if (v2 && !cgroup_dir(&w->v2_mnt, v2_path, w->v2_dir, sizeof w->v2_dir)) {
         v2 = false;
         too_long = true;
     }
@@ -572,7 +568,7 @@ int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_
         cgroup_location_set(loc, 2, w->v2_dir, w->v2_mnt.point, w->v2_dir);
     } else if (v1) {
         char dir[CGROUP_PATH_MAX];
-        if (cgroup_dir(&w->v1_mnt, w->v1_path, dir, sizeof dir))
+        if (cgroup_dir(&w->v1_mnt, v1_path, dir, sizeof dir))
             cgroup_location_set(loc, 1, dir, w->v1_mnt.point, v2 ? w->v2_dir : "");
         else
             too_long = true;
@@ -841,7 +837,7 @@ int cgroup_read(struct cgroup_reader *r, struct cgroup_memory *s)
 
 struct cgroup_reader *cgroup_reader_new(const struct cgroup_location *loc)
 {
-    /* Not calloc, and no copy of loc whole: see mount_entry_copy. */
+    /* Not calloc, and no copy of loc whole: only the bytes written are touched. */
     struct cgroup_reader *r = malloc(sizeof *r);
     if (!r)
         return NULL;
