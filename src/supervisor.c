@@ -608,7 +608,10 @@ static struct sup_facts facts(const struct supervisor *sup)
     return (struct sup_facts){
         .restart_planned = sup->restart_planned,
         .app_alive = sup->app.pid > 0,
-        .group_alive = child_group_alive(sup->app_pgid),
+        /* The table looks at it only when a restart is planned; finding out
+         * may scan /proc, which the path of a forwarded SIGTERM and that of
+         * the last exit do without. */
+        .group_alive = sup->restart_planned && child_group_alive(sup->app_pgid),
         .stop_delay = sup->cfg->stop_delay_ms > 0,
     };
 }

@@ -31,7 +31,8 @@ enum sup_event {
 struct sup_facts {
     bool restart_planned; /* a restart follows the app run that is ending */
     bool app_alive;       /* the app's own process has not been reaped */
-    bool group_alive;     /* a process of the app's group still exists */
+    bool group_alive;     /* a process of the app's group still exists (read only
+                           * with restart_planned, and may be left false without it) */
     bool stop_delay;      /* --stop-delay is not 0 */
     bool start_failed;    /* SUP_EVENT_BACKOFF_OVER: the new app could not be forked */
 };
