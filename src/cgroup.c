@@ -523,8 +523,8 @@ static const char *pack(char **p, const char *s)
     return at;
 }
 
-void cgroup_location_set(struct cgroup_location *loc, int version, const char *dir,
-                         const char *top, const char *psi_dir)
+void cgroup_location_set(struct cgroup_location *loc, int version, const char *dir, const char *top,
+                         const char *psi_dir)
 {
     char *p = loc->text;
     loc->version = version;

@@ -486,8 +486,7 @@ struct memory_monitor *memory_new_at(struct loop *loop, const struct memory_opti
 struct memory_monitor *memory_new(struct loop *loop, const struct memory_options *opts,
                                   const struct memory_callbacks *cb)
 {
-    return memory_new_with(loop, opts, cb,
-                           cgroup_reader_new_self(opts ? opts->cgroup_root : NULL));
+    return memory_new_with(loop, opts, cb, cgroup_reader_new_self(opts ? opts->cgroup_root : NULL));
 }
 
 void memory_free(struct memory_monitor *m)

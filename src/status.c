@@ -148,8 +148,7 @@ static void out_last_exit(struct json_out *o, const struct status_exit *e)
         out_raw(o, "%d", e->code);
     }
     if (e->signal)
-        out_text(o, "signal",
-                 config_signal_name(e->signal) ? config_signal_name(e->signal) : "?");
+        out_text(o, "signal", config_signal_name(e->signal) ? config_signal_name(e->signal) : "?");
     else
         out_null(o, "signal");
     out_text(o, "reason", e->reason);

@@ -23,8 +23,8 @@ struct cgroup_location {
 /* No files found; the given place (each path cut to CGROUP_PATH_MAX - 1
  * bytes); the same place as from. */
 void cgroup_location_clear(struct cgroup_location *loc);
-void cgroup_location_set(struct cgroup_location *loc, int version, const char *dir,
-                         const char *top, const char *psi_dir);
+void cgroup_location_set(struct cgroup_location *loc, int version, const char *dir, const char *top,
+                         const char *psi_dir);
 void cgroup_location_copy(struct cgroup_location *to, const struct cgroup_location *from);
 /* root (--cgroup-root) as it is, or, when NULL, cgroup_locate over this
  * process's /proc files. 0, or -1 with loc->dir "". */

@@ -105,9 +105,8 @@ static void hostile_verdict_and_url_stay_valid_json(void **state)
     (void)state;
     struct health_state hs = {.status = HEALTH_STATUS_UNHEALTHY, .consecutive_failures = 3};
     snprintf(hs.last_verdict, sizeof hs.last_verdict, "\"}\n\x01\xff\xc3(");
-    struct status_snapshot s = {.resil_pid = 1,
-                                .health_url = "http://127.0.0.1:1/\"x\\y\x7f",
-                                .health = &hs};
+    struct status_snapshot s = {
+        .resil_pid = 1, .health_url = "http://127.0.0.1:1/\"x\\y\x7f", .health = &hs};
     cJSON *root = render(&s);
     assert_string_equal(at(root, "health", "last_verdict")->valuestring,
                         "\"}\n\x01\xef\xbf\xbd\xef\xbf\xbd(");
