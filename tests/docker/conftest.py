@@ -14,6 +14,8 @@ DOCKER = os.environ.get("RESIL_DOCKER", "/usr/bin/docker")
 INIT_IMAGE = os.environ.get("RESIL_DOCKER_INIT_IMAGE", "resil-init:test")
 BB_IMAGE = os.environ.get("RESIL_DOCKER_BB_IMAGE", "resil-bb:local")
 TEST_IMAGE = os.environ.get("RESIL_DOCKER_TEST_IMAGE", "resil-test/apps")
+INIT_IMAGE_ARM64 = os.environ.get("RESIL_DOCKER_INIT_IMAGE_ARM64", "resil-init:test-arm64")
+TEST_IMAGE_ARM64 = os.environ.get("RESIL_DOCKER_TEST_IMAGE_ARM64", "resil-test/apps-arm64")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -15,10 +15,15 @@
 #   against the machine's Debian mirror; then the repository's Dockerfile
 #   built with the legacy builder as $INIT_IMAGE, the static test apps, and
 #   $TEST_IMAGE: busybox with $INIT_IMAGE's /resil-init as ENTRYPOINT and the apps.
+# engine_prepare_arm64, engine_images_arm64 (test-docker only): the same
+#   Dockerfile built for linux/arm64 as $INIT_IMAGE_ARM64 (cross-compiled in
+#   its amd64 build stages, as `make static ARCH=arm64`), the apps cross-built
+#   for aarch64, and $TEST_IMAGE_ARM64: $INIT_IMAGE_ARM64 plus those apps.
 #
 # Kept between runs, in build/docker/engine (dockerd's data-root): the base
 # images and the Dockerfile's layer cache, so a second run skips debootstrap
-# and the libcurl build. `rm -rf build/docker` (or `make clean`) starts over.
+# and the libcurl builds (amd64 and arm64: a layer each). `rm -rf build/docker`
+# (or `make clean`) starts over.
 #
 # The caller defines skip REASON: what to do when the machine cannot run
 # Docker (not root, no overlay filesystem, no way to Debian's archive).
@@ -31,6 +36,9 @@ APPS=$CACHE/apps
 INIT_IMAGE=resil-init:test
 BB_IMAGE=resil-bb:local
 TEST_IMAGE=resil-test/apps
+INIT_IMAGE_ARM64=resil-init:test-arm64
+TEST_IMAGE_ARM64=resil-test/apps-arm64
+APPS_ARM64=$CACHE/apps-arm64
 DEBIAN_IMAGE=debian:bookworm-slim
 ENGINE_PACKAGES="docker.io containerd runc debootstrap busybox-static tini musl-tools"
 ENGINE_T0=$SECONDS
@@ -208,14 +216,16 @@ build_init_image() {
 	say "built $INIT_IMAGE"
 }
 
+# $1 = directory, the rest: the musl compiler command
 build_apps() {
-	say "compiling the static test apps into $APPS"
-	mkdir -p "$APPS"
-	local src
+	local dir=$1 src
+	shift
+	say "compiling the static test apps into $dir"
+	mkdir -p "$dir"
 	for src in tests/docker/apps/*.c; do
-		musl-gcc -static -std=gnu11 -O2 -Wall -Wextra -Werror -o "$APPS/$(basename "$src" .c)" "$src"
+		"$@" -static -std=gnu11 -O2 -Wall -Wextra -Werror -o "$dir/$(basename "$src" .c)" "$src"
 	done
-	musl-gcc -static -std=gnu11 -O2 -Wall -Wextra -Werror -o "$APPS/demo-app" examples/demo-app.c -lm
+	"$@" -static -std=gnu11 -O2 -Wall -Wextra -Werror -o "$dir/demo-app" examples/demo-app.c -lm
 }
 
 # busybox-static + the repository image's /resil-init as ENTRYPOINT + the
@@ -241,6 +251,54 @@ engine_images() {
 	import_busybox_image
 	import_debian_image
 	build_init_image
-	build_apps
+	build_apps "$APPS" musl-gcc
 	build_test_image
+}
+
+# --- arm64: the image for another platform ---------------------------------------
+
+# What `make test-arm64` needs (scripts/deps.sh): the aarch64 cross compiler
+# and musl-dev:arm64 for the apps, qemu-user-static to run them on amd64.
+engine_prepare_arm64() {
+	sh scripts/deps.sh test-arm64 >&2 ||
+		{ mirror_reachable && die "scripts/deps.sh test-arm64 failed"; } ||
+		skip "cannot install the arm64 cross compiler: no network to Debian's archive ($MIRROR)"
+}
+
+# The legacy builder takes --platform (the image's Architecture becomes
+# arm64) but sets no TARGETARCH, so it is passed too; BuildKit sets it itself.
+build_init_image_arm64() {
+	local t0=$SECONDS
+	say "docker build --platform linux/arm64 --build-arg TARGETARCH=arm64 (legacy builder) as $INIT_IMAGE_ARM64" \
+		"(about 3 minutes the first time)"
+	if ! $DOCKER build --network host --platform linux/arm64 --build-arg TARGETARCH=arm64 \
+		-t "$INIT_IMAGE_ARM64" . >"$CACHE/build-arm64.log" 2>&1; then
+		tail -40 "$CACHE/build-arm64.log" >&2
+		die "docker build --platform linux/arm64 of ./Dockerfile failed (log: $CACHE/build-arm64.log)"
+	fi
+	say "built $INIT_IMAGE_ARM64 in $((SECONDS - t0))s"
+}
+
+# $INIT_IMAGE_ARM64 (scratch: /resil-init) + the aarch64 apps in /apps, with
+# /resil-init as ENTRYPOINT, as $TEST_IMAGE is for amd64.
+build_test_image_arm64() {
+	local ctx=$RUN/test-image-arm64
+	mkdir -p "$ctx"
+	cp -r "$APPS_ARM64" "$ctx/apps"
+	cat >"$ctx/Dockerfile" <<-EOF
+		FROM $INIT_IMAGE_ARM64
+		COPY apps/ /apps/
+		ENTRYPOINT ["/resil-init"]
+	EOF
+	$DOCKER build -q --platform linux/arm64 -t "$TEST_IMAGE_ARM64" "$ctx" >/dev/null
+}
+
+engine_images_arm64() {
+	build_init_image_arm64
+	if [ "$(dpkg --print-architecture)" = arm64 ]; then
+		build_apps "$APPS_ARM64" musl-gcc
+	else
+		build_apps "$APPS_ARM64" aarch64-linux-gnu-gcc -specs /usr/lib/aarch64-linux-musl/musl-gcc.specs
+	fi
+	build_test_image_arm64
 }

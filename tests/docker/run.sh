@@ -3,7 +3,7 @@
 #
 # As root: installs Docker from Debian, starts a private dockerd, makes the base
 # images locally, builds the repository's Dockerfile with the legacy builder
-# and the static test apps (all in tests/docker/engine.sh), then runs
+# (for amd64 and for arm64) and the static test apps (for both) (all in tests/docker/engine.sh), then runs
 # tests/docker/test_docker.py against that engine. On exit dockerd is stopped
 # by its pid and what it made is removed, except its cache in build/docker.
 #
@@ -28,11 +28,14 @@ skip() {
 
 . tests/docker/engine.sh
 engine_prepare
+engine_prepare_arm64
 engine_start
 engine_images
+engine_images_arm64
 
 say "pytest tests/docker"
 export RESIL_DOCKER=$DOCKER RESIL_DOCKER_INIT_IMAGE=$INIT_IMAGE RESIL_DOCKER_BB_IMAGE=$BB_IMAGE \
-	RESIL_DOCKER_TEST_IMAGE=$TEST_IMAGE RESIL_DOCKER_RUN=$RUN
+	RESIL_DOCKER_TEST_IMAGE=$TEST_IMAGE RESIL_DOCKER_RUN=$RUN \
+	RESIL_DOCKER_INIT_IMAGE_ARM64=$INIT_IMAGE_ARM64 RESIL_DOCKER_TEST_IMAGE_ARM64=$TEST_IMAGE_ARM64
 # shellcheck disable=SC2086
 "$PYTHON" -m pytest -v -rs -p no:cacheprovider ${PYTEST_ARGS:-} tests/docker

@@ -5,19 +5,24 @@ image the repository's Dockerfile builds. Run by `make test-docker`
 The test image is busybox-static with the repository image's /resil-init as
 ENTRYPOINT and static test apps in /apps (tests/docker/apps/*.c, plus
 examples/demo-app.c built with musl), so `docker run IMAGE [OPTIONS] -- APP`
-runs resil-init as the container's PID 1 over APP."""
+runs resil-init as the container's PID 1 over APP. The arm64 image is the same
+Dockerfile built with --platform linux/arm64; its test image holds the apps
+cross-built for aarch64."""
 
 import io
 import json
+import platform
 import re
+import shutil
 import socket
+import subprocess
 import tarfile
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import INIT_IMAGE, REPO, build, docker, resil_init_help
+from conftest import INIT_IMAGE, INIT_IMAGE_ARM64, REPO, TEST_IMAGE_ARM64, build, docker, resil_init_help
 
 DOCKER_STOP_TIMEOUT = 10  # Docker's default: SIGKILL to PID 1 after this
 DEFAULT_GRACE = 8  # resil-init's default --grace
@@ -58,6 +63,114 @@ def test_dockerfile_image_is_under_300_kb_with_resil_init_as_entrypoint():
     assert int(docker("image", "inspect", "--format", "{{.Size}}", INIT_IMAGE).stdout) < 300_000
     entrypoint = docker("image", "inspect", "--format", "{{json .Config.Entrypoint}}", INIT_IMAGE).stdout
     assert json.loads(entrypoint) == ["/resil-init", "--"]
+
+
+def image_platform(image):
+    return docker("image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", image).stdout.strip()
+
+
+def test_dockerfile_image_without_platform_is_for_this_machine():
+    """The legacy builder's cache ignores --platform: the arm64 build beside it
+    must not have lent this one its layers or its label."""
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
+    assert image_platform(INIT_IMAGE) == f"linux/{arch}"
+
+
+# --- the arm64 image: the same Dockerfile, --platform linux/arm64 ------------
+
+
+def copy_out(image, path):
+    """One file of an image, as bytes (docker create, docker cp to a tar stream)."""
+    cid = docker("create", image).stdout.strip()
+    try:
+        stream = docker("cp", f"{cid}:{path}", "-", text=False).stdout
+    finally:
+        docker("rm", cid, check=False)
+    with tarfile.open(fileobj=io.BytesIO(stream)) as tar:
+        return tar.extractfile(tar.next()).read()
+
+
+def test_arm64_image_holds_a_static_aarch64_binary_under_300_kb(tmp_path):
+    binary = tmp_path / "resil-init"
+    binary.write_bytes(copy_out(INIT_IMAGE_ARM64, "/resil-init"))
+    desc = subprocess.run(["file", "-b", str(binary)], capture_output=True, text=True, check=True).stdout
+    assert "ARM aarch64" in desc, desc
+    assert "statically linked" in desc, desc
+    size = binary.stat().st_size
+    assert size < 300_000, f"{size} bytes"
+
+
+def test_arm64_image_is_recorded_as_linux_arm64_with_resil_init_as_entrypoint():
+    assert image_platform(INIT_IMAGE_ARM64) == "linux/arm64"
+    entrypoint = docker("image", "inspect", "--format", "{{json .Config.Entrypoint}}", INIT_IMAGE_ARM64).stdout
+    assert json.loads(entrypoint) == ["/resil-init", "--"]
+
+
+QEMU_IN_CONTAINER = "/qemu-aarch64"
+
+
+def binfmt_runs_aarch64():
+    """binfmt_misc hands aarch64 ELF files to qemu, with the F flag: the kernel
+    opened the emulator when it was registered, so it also runs them in
+    containers that hold no qemu (Debian's qemu-user-static registers it so)."""
+    try:
+        lines = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").read_text().splitlines()
+    except OSError:
+        return False
+    flags = [line.split(":", 1)[1] for line in lines if line.startswith("flags:")]
+    return lines[:1] == ["enabled"] and bool(flags) and "F" in flags[0]
+
+
+class Arm64Run:
+    """docker run arguments for resil-init of an arm64 image: as is (arm64
+    machine, binfmt_misc), or under qemu-aarch64-static bind-mounted into the
+    container and named as the program. qemu-user does not follow execve(),
+    so then resil-init starts the app through the emulator too."""
+
+    def __init__(self, qemu):
+        self.qemu = qemu
+
+    def init(self, image):
+        """Up to and including the program: resil-init's arguments follow."""
+        if not self.qemu:
+            return ["--platform", "linux/arm64", "--entrypoint", "/resil-init", image]
+        return ["--platform", "linux/arm64", "-v", f"{self.qemu}:{QEMU_IN_CONTAINER}:ro",
+                "--entrypoint", QEMU_IN_CONTAINER, image, "/resil-init"]  # fmt: skip
+
+    def app(self, *cmd):
+        return [QEMU_IN_CONTAINER, *cmd] if self.qemu else list(cmd)
+
+
+@pytest.fixture(scope="module")
+def arm64():
+    if platform.machine() == "aarch64" or binfmt_runs_aarch64():
+        return Arm64Run(qemu=None)
+    qemu = shutil.which("qemu-aarch64-static")
+    if not qemu:
+        pytest.skip("cannot run aarch64 code here: no binfmt_misc entry qemu-aarch64 (F flag), "
+                    "no qemu-aarch64-static (package qemu-user-static)")  # fmt: skip
+    return Arm64Run(qemu=qemu)
+
+
+def test_arm64_image_runs_its_binary_in_a_container(arm64):
+    out = docker("run", "--rm", *arm64.init(INIT_IMAGE_ARM64), "--version").stdout
+    assert read_version() in out
+
+
+def test_arm64_exit_code_is_the_apps_status(run, arm64):
+    c = run("-e", "PORT=0", *arm64.init(TEST_IMAGE_ARM64), "--",
+            *arm64.app("/apps/demo-app", "--crash-after", "1"))  # fmt: skip
+    assert c.wait() == 3
+    assert c.reason_line(3), c.logs()
+
+
+def test_arm64_docker_stop_ends_a_cooperative_app_with_143(run, arm64):
+    c = run(*arm64.init(TEST_IMAGE_ARM64), "--", *arm64.app("/apps/stubborn", "obey", "none"))
+    c.wait_log(r"^stubborn\[\d+\]: ready")
+    took = c.stop()
+    assert took < DOCKER_STOP_TIMEOUT - STOP_MARGIN, f"docker stop took {took:.1f}s: Docker's SIGKILL"
+    assert c.wait() == 143
+    assert "exit 143: stopped by SIGTERM" in (c.reason_line(143) or ""), c.logs()
 
 
 # --- exit codes -------------------------------------------------------------

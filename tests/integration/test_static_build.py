@@ -247,14 +247,26 @@ def dockerfile_stages():
     return stages
 
 
+def stage_lineage(name):
+    """(the image stage NAME is built on at the root, [names of NAME and the
+    stages it is built FROM]) and all their instructions, root first."""
+    named = {}
+    for words, instructions in dockerfile_stages():
+        words = [w for w in words if not w.startswith("--")]  # FROM [--platform=...] BASE AS NAME
+        if len(words) == 3 and words[1].upper() == "AS":
+            named[words[2]] = (words[0], instructions)
+    lineage, instructions = [], []
+    while name in named and name not in lineage:
+        lineage.append(name)
+        name, own = named[name]
+        instructions = own + instructions
+    return name, lineage, instructions
+
+
 def test_dockerfile_build_stage_runs_build_static_sh():
-    stages = dockerfile_stages()
-    # FROM [--platform=...] IMAGE AS build
-    unflagged = [([w for w in words if not w.startswith("--")], ins) for words, ins in stages]
-    build = [s for s in unflagged if len(s[0]) == 3 and s[0][1].upper() == "AS" and s[0][2] == "build"]
-    assert build, "no `FROM ... AS build` stage in the Dockerfile"
-    from_words, instructions = build[0]
-    assert from_words[0] == "debian:bookworm-slim", from_words
+    root, lineage, instructions = stage_lineage("build")
+    assert lineage, "no `FROM ... AS build` stage in the Dockerfile"
+    assert root == "debian:bookworm-slim", (root, lineage)
     runs = [args for instr, args in instructions if instr == "RUN"]
     full = [r for r in runs if "scripts/build-static.sh" in r and "--deps-only" not in r]
     assert full, f"the build stage never runs scripts/build-static.sh: {runs}"
@@ -268,7 +280,8 @@ def test_dockerfile_final_stage_is_scratch_with_only_the_binary():
     assert from_words[0] == "scratch", from_words
     copies = [args.split() for instr, args in instructions if instr == "COPY"]
     assert len(copies) == 1, copies
-    assert copies[0][0] == "--from=build" and copies[0][-1] == "/resil-init", copies
+    assert copies[0][0].startswith("--from=") and copies[0][-1] == "/resil-init", copies
+    assert "build" in stage_lineage(copies[0][0].split("=", 1)[1])[1], f"not the build stage's binary: {copies}"
     assert copies[0][1].endswith("build/resil-init-static"), copies
     entry = [args for instr, args in instructions if instr == "ENTRYPOINT"]
     assert len(entry) == 1 and json.loads(entry[0]) == ["/resil-init", "--"], entry
