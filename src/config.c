@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/un.h>
 
+#include "resil/json.h"
 #include "resil/listen.h"
 #include "resil/metrics_http.h"
 #include "resil/util.h"
@@ -1852,12 +1853,12 @@ const char *config_default_text(const struct config_option *o, char *buf, size_t
     return NULL;
 }
 
-static cJSON *json_duration(uint64_t ms)
+static void out_duration(struct json_out *o, const char *key, uint64_t ms)
 {
     char buf[32];
 
     config_format_duration(buf, sizeof buf, ms);
-    return cJSON_CreateString(buf);
+    json_text(o, key, buf);
 }
 
 static void format_signal(char *buf, size_t len, int sig)
@@ -1870,55 +1871,53 @@ static void format_signal(char *buf, size_t len, int sig)
         snprintf(buf, len, "%d", sig);
 }
 
-static cJSON *json_signal(int sig)
+static void out_signal(struct json_out *o, const char *key, int sig)
 {
     const char *name = config_signal_name(sig);
 
     if (sig == 0)
-        return cJSON_CreateNull();
-    return name ? cJSON_CreateString(name) : cJSON_CreateNumber(sig);
+        json_null(o, key);
+    else if (name)
+        json_text(o, key, name);
+    else
+        json_int(o, key, sig);
 }
 
-static cJSON *json_size(const struct config_size_spec *s)
+static void out_size(struct json_out *o, const char *key, const struct config_size_spec *s)
 {
     char buf[32];
 
-    if (!s->set)
-        return cJSON_CreateNull();
-    if (!s->is_percent)
-        return cJSON_CreateNumber((double)s->bytes);
-    format_size(buf, sizeof buf, s);
-    return cJSON_CreateString(buf);
+    if (!s->set) {
+        json_null(o, key);
+    } else if (!s->is_percent) {
+        json_u64(o, key, true, s->bytes);
+    } else {
+        format_size(buf, sizeof buf, s);
+        json_text(o, key, buf);
+    }
 }
 
-static cJSON *json_text(const char *s)
-{
-    return s ? cJSON_CreateString(s) : cJSON_CreateNull();
-}
-
-static cJSON *json_backoff(uint64_t min_ms, uint64_t max_ms)
+static void out_backoff(struct json_out *o, const char *key, uint64_t min_ms, uint64_t max_ms)
 {
     char buf[72];
 
     format_backoff(buf, sizeof buf, min_ms, max_ms);
-    return cJSON_CreateString(buf);
+    json_text(o, key, buf);
 }
 
-static cJSON *json_exit_codes(const bool *codes)
+static void out_exit_codes(struct json_out *o, const char *key, const bool *codes)
 {
-    cJSON *a = cJSON_CreateArray();
-
-    for (int code = 0; a && code < 256; code++)
+    json_open_array(o, key);
+    for (int code = 0; code < 256; code++)
         if (codes[code])
-            cJSON_AddItemToArray(a, cJSON_CreateNumber(code));
-    return a;
+            json_int(o, NULL, code);
+    json_close_array(o);
 }
 
-static cJSON *json_rewrite(const int *rewrite)
+static void out_rewrite(struct json_out *o, const char *key, const int *rewrite)
 {
-    cJSON *a = cJSON_CreateArray();
-
-    for (int sig = 1; a && sig < RESIL_MAX_SIGNAL; sig++) {
+    json_open_array(o, key);
+    for (int sig = 1; sig < RESIL_MAX_SIGNAL; sig++) {
         char from[16], to[16], buf[40];
 
         if (rewrite[sig] < 0)
@@ -1926,97 +1925,117 @@ static cJSON *json_rewrite(const int *rewrite)
         format_signal(from, sizeof from, sig);
         format_signal(to, sizeof to, rewrite[sig]);
         snprintf(buf, sizeof buf, "%s:%s", from, rewrite[sig] ? to : "0");
-        cJSON_AddItemToArray(a, cJSON_CreateString(buf));
+        json_text(o, NULL, buf);
     }
-    return a;
+    json_close_array(o);
 }
 
 /* --check-config output ends up in CI logs: the URL's password is not shown. */
-static cJSON *json_url(const char *url)
+static void out_url(struct json_out *o, const char *key, const char *url)
 {
-    if (!url)
-        return cJSON_CreateNull();
+    if (!url) {
+        json_null(o, key);
+        return;
+    }
     size_t len = strlen(url) + 4;
     char *shown = malloc(len);
-    if (!shown)
-        return cJSON_CreateNull();
+    if (!shown) {
+        o->overflow = true;
+        return;
+    }
     util_redact_url(url, shown, len);
-    cJSON *j = cJSON_CreateString(shown);
+    json_text(o, key, shown);
     free(shown);
-    return j;
 }
 
-static cJSON *json_strings(char *const *v, size_t n)
+static void out_strings(struct json_out *o, const char *key, char *const *v, size_t n)
 {
-    cJSON *a = cJSON_CreateArray();
-
-    for (size_t i = 0; a && v && i < n; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
-    return a;
+    json_open_array(o, key);
+    for (size_t i = 0; v && i < n; i++)
+        json_text(o, NULL, v[i]);
+    json_close_array(o);
 }
 
-static cJSON *json_option(const struct resil_config *cfg, const struct config_option *o)
+static void out_option(struct json_out *o, const struct resil_config *cfg,
+                       const struct config_option *opt)
 {
-    const void *at = cfield_at(cfg, o->offset);
+    const void *at = cfield_at(cfg, opt->offset);
+    const char *key = opt->name;
 
-    switch (o->type) {
+    switch (opt->type) {
     case CONFIG_TYPE_SWITCH:
-        return cJSON_CreateBool(*(const bool *)at);
+        json_bool(o, key, *(const bool *)at);
+        break;
     case CONFIG_TYPE_COUNT:
-        return cJSON_CreateNumber(*(const int *)at);
+        json_int(o, key, *(const int *)at);
+        break;
     case CONFIG_TYPE_UINT:
-        return cJSON_CreateNumber(*(const unsigned *)at);
+        json_int(o, key, *(const unsigned *)at);
+        break;
     case CONFIG_TYPE_DURATION:
-        return json_duration(*(const uint64_t *)at);
+        out_duration(o, key, *(const uint64_t *)at);
+        break;
     case CONFIG_TYPE_BACKOFF:
-        return json_backoff(*(const uint64_t *)at,
-                            *(const uint64_t *)cfield_at(cfg, o->aux_offset));
+        out_backoff(o, key, *(const uint64_t *)at,
+                    *(const uint64_t *)cfield_at(cfg, opt->aux_offset));
+        break;
     case CONFIG_TYPE_SIZE:
-        return json_size(at);
+        out_size(o, key, at);
+        break;
     case CONFIG_TYPE_SIGNAL:
-        return json_signal(*(const int *)at);
+        out_signal(o, key, *(const int *)at);
+        break;
     case CONFIG_TYPE_CHOICE:
-        return json_text(choice_name(o->choices, *(const int *)at));
+        json_text(o, key, choice_name(opt->choices, *(const int *)at));
+        break;
     case CONFIG_TYPE_STRING:
-        return o == &config_options[OPT_HEALTH_URL] ? json_url(*(char *const *)at)
-                                                    : json_text(*(char *const *)at);
+        if (opt == &config_options[OPT_HEALTH_URL])
+            out_url(o, key, *(char *const *)at);
+        else
+            json_text(o, key, *(char *const *)at);
+        break;
     case CONFIG_TYPE_STRINGS:
     case CONFIG_TYPE_ENV:
-        return json_strings(*(char **const *)at, *(const size_t *)cfield_at(cfg, o->aux_offset));
+        out_strings(o, key, *(char **const *)at, *(const size_t *)cfield_at(cfg, opt->aux_offset));
+        break;
     case CONFIG_TYPE_EXIT_CODES:
-        return json_exit_codes(at);
+        out_exit_codes(o, key, at);
+        break;
     case CONFIG_TYPE_REWRITE:
-        return json_rewrite(at);
+        out_rewrite(o, key, at);
+        break;
     case CONFIG_TYPE_ACTION:
         break;
     }
-    return NULL;
 }
+
+static size_t render_config(const struct resil_config *cfg, char *buf, size_t cap)
+{
+    struct json_out o;
+
+    json_begin(&o, buf, cap);
+    json_open(&o, NULL);
+    for (int id = 0; id < OPT_COUNT; id++)
+        if (config_options[id].type != CONFIG_TYPE_ACTION)
+            out_option(&o, cfg, &config_options[id]);
+    out_strings(&o, "command", cfg->command, cfg->command ? (size_t)cfg->command_argc : 0);
+    json_close(&o);
+    return json_end(&o);
+}
+
+/* The size is not known before: the buffer doubles until the text fits. */
+#define CONFIG_JSON_MAX (16u << 20)
 
 char *config_to_json(const struct resil_config *cfg)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *cmd;
-    char *out = NULL;
+    for (size_t cap = 4096; cap <= CONFIG_JSON_MAX; cap *= 2) {
+        char *buf = malloc(cap);
 
-    if (!root)
-        return NULL;
-    for (int id = 0; id < OPT_COUNT; id++) {
-        cJSON *v;
-
-        if (config_options[id].type == CONFIG_TYPE_ACTION)
-            continue;
-        v = json_option(cfg, &config_options[id]);
-        if (!v)
-            goto out;
-        cJSON_AddItemToObject(root, config_options[id].name, v);
+        if (!buf)
+            return NULL;
+        if (render_config(cfg, buf, cap) > 0)
+            return buf;
+        free(buf);
     }
-    cmd = json_strings(cfg->command, cfg->command ? (size_t)cfg->command_argc : 0);
-    if (!cmd)
-        goto out;
-    cJSON_AddItemToObject(root, "command", cmd);
-    out = cJSON_PrintUnformatted(root);
-out:
-    cJSON_Delete(root);
-    return out;
+    return NULL;
 }

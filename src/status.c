@@ -9,8 +9,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +18,7 @@
 #include <unistd.h>
 
 #include "resil/config.h"
+#include "resil/json.h"
 #include "resil/log.h"
 #include "resil/util.h"
 
@@ -42,168 +41,72 @@ static const char *app_state_name(enum status_app_state s)
     return (unsigned)s <= STATUS_APP_EXITED ? state_names[s] : "exited";
 }
 
-/* status.json is rewritten at every change of state, so it is made without a
- * tree of allocations: one buffer, sized beforehand for the worst escaping of
- * the strings that came from outside, written front to back. */
-struct json_out {
-    char *buf;
-    size_t cap, len;
-    bool comma;    /* a member came before in the current object */
-    bool overflow; /* the size was counted wrong: the text is not used */
-};
-
-static void out_raw(struct json_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_raw(struct json_out *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = o->overflow ? 0 : vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= o->cap - o->len)
-        o->overflow = true;
-    else
-        o->len += (size_t)n;
-}
-
-static void out_key(struct json_out *o, const char *key)
-{
-    out_raw(o, "%s\"%s\":", o->comma ? "," : "", key);
-    o->comma = true;
-}
-
-static void out_open(struct json_out *o, const char *key)
-{
-    if (key)
-        out_key(o, key);
-    out_raw(o, "{");
-    o->comma = false;
-}
-
-static void out_close(struct json_out *o)
-{
-    out_raw(o, "}");
-    o->comma = true;
-}
-
-static void out_null(struct json_out *o, const char *key)
-{
-    out_key(o, key);
-    out_raw(o, "null");
-}
-
-/* Text from outside (a verdict, a URL) goes in as valid UTF-8 whatever its
- * bytes: tools that read status.json reject anything else. */
-static void out_text(struct json_out *o, const char *key, const char *text)
-{
-    out_key(o, key);
-    out_raw(o, "\"");
-    if (!o->overflow) {
-        size_t room = o->cap - o->len;
-        size_t n = log_json_escape(o->buf + o->len, room, text);
-        if (n + 8 > room) /* an escape may have been left out: too small */
-            o->overflow = true;
-        o->len += n;
-    }
-    out_raw(o, "\"");
-}
-
-static void out_u64(struct json_out *o, const char *key, bool present, uint64_t v)
-{
-    if (!present) {
-        out_null(o, key);
-        return;
-    }
-    out_key(o, key);
-    out_raw(o, "%" PRIu64, v);
-}
-
-static void out_bool(struct json_out *o, const char *key, bool v)
-{
-    out_key(o, key);
-    out_raw(o, "%s", v ? "true" : "false");
-}
-
-static void out_time(struct json_out *o, const char *key, long long realtime_ms)
-{
-    if (realtime_ms <= 0) {
-        out_null(o, key);
-        return;
-    }
-    char ts[40];
-    log_format_time(ts, sizeof ts, realtime_ms);
-    out_text(o, key, ts);
-}
-
 static void out_last_exit(struct json_out *o, const struct status_exit *e)
 {
     if (!e->present) {
-        out_null(o, "last_exit");
+        json_null(o, "last_exit");
         return;
     }
-    out_open(o, "last_exit");
-    if (e->signal) {
-        out_null(o, "code");
-    } else {
-        out_key(o, "code");
-        out_raw(o, "%d", e->code);
-    }
+    json_open(o, "last_exit");
     if (e->signal)
-        out_text(o, "signal", config_signal_name(e->signal) ? config_signal_name(e->signal) : "?");
+        json_null(o, "code");
     else
-        out_null(o, "signal");
-    out_text(o, "reason", e->reason);
-    out_time(o, "at", e->at_ms);
-    out_close(o);
+        json_int(o, "code", e->code);
+    if (e->signal)
+        json_text(o, "signal", config_signal_name(e->signal) ? config_signal_name(e->signal) : "?");
+    else
+        json_null(o, "signal");
+    json_text(o, "reason", e->reason);
+    json_time(o, "at", e->at_ms);
+    json_close(o);
 }
 
 static void out_app(struct json_out *o, const struct status_snapshot *s)
 {
-    out_open(o, "app");
-    out_u64(o, "pid", s->app_pid > 0, (uint64_t)s->app_pid);
-    out_text(o, "state", app_state_name(s->state));
-    out_time(o, "started_at", s->started_at_ms);
-    out_u64(o, "restarts", true, s->restarts);
-    out_bool(o, "emergency", s->emergency);
+    json_open(o, "app");
+    json_u64(o, "pid", s->app_pid > 0, (uint64_t)s->app_pid);
+    json_text(o, "state", app_state_name(s->state));
+    json_time(o, "started_at", s->started_at_ms);
+    json_u64(o, "restarts", true, s->restarts);
+    json_bool(o, "emergency", s->emergency);
     out_last_exit(o, &s->last_exit);
-    out_close(o);
+    json_close(o);
 }
 
 static void out_health(struct json_out *o, const struct status_snapshot *s)
 {
     const struct health_state *st = s->health;
-    out_open(o, "health");
+    json_open(o, "health");
     if (s->health_url)
-        out_text(o, "url", s->health_url);
+        json_text(o, "url", s->health_url);
     else
-        out_null(o, "url");
-    out_text(o, "status", health_status_name(st ? st->status : HEALTH_STATUS_UNKNOWN));
-    out_u64(o, "consecutive_failures", true, st ? st->consecutive_failures : 0);
-    out_time(o, "last_check_at", st ? st->last_check_at_ms : 0);
-    out_u64(o, "last_http_status", st && st->last_http_status > 0,
-            st ? (uint64_t)st->last_http_status : 0);
+        json_null(o, "url");
+    json_text(o, "status", health_status_name(st ? st->status : HEALTH_STATUS_UNKNOWN));
+    json_u64(o, "consecutive_failures", true, st ? st->consecutive_failures : 0);
+    json_time(o, "last_check_at", st ? st->last_check_at_ms : 0);
+    json_u64(o, "last_http_status", st && st->last_http_status > 0,
+             st ? (uint64_t)st->last_http_status : 0);
     if (st && st->last_verdict[0])
-        out_text(o, "last_verdict", st->last_verdict);
+        json_text(o, "last_verdict", st->last_verdict);
     else
-        out_null(o, "last_verdict");
-    out_close(o);
+        json_null(o, "last_verdict");
+    json_close(o);
 }
 
 static void out_memory(struct json_out *o, const struct status_snapshot *s)
 {
     const struct memory_sample *ms = s->memory;
     bool ok = ms && ms->available;
-    out_open(o, "memory");
-    out_u64(o, "limit_bytes", ok && ms->limited, ok ? ms->limit_bytes : 0);
-    out_u64(o, "working_set_bytes", ok, ok ? ms->working_set_bytes : 0);
-    out_text(o, "tier", memory_tier_name(ok ? ms->tier : MEMORY_TIER_UNKNOWN));
-    if (ok && ms->psi_some_avg10 >= 0) {
-        out_key(o, "psi_some_avg10");
-        out_raw(o, "%g", ms->psi_some_avg10);
-    } else {
-        out_null(o, "psi_some_avg10");
-    }
-    out_u64(o, "oom_kills", ok, ok ? ms->oom_kills : 0);
-    out_close(o);
+    json_open(o, "memory");
+    json_u64(o, "limit_bytes", ok && ms->limited, ok ? ms->limit_bytes : 0);
+    json_u64(o, "working_set_bytes", ok, ok ? ms->working_set_bytes : 0);
+    json_text(o, "tier", memory_tier_name(ok ? ms->tier : MEMORY_TIER_UNKNOWN));
+    if (ok && ms->psi_some_avg10 >= 0)
+        json_double(o, "psi_some_avg10", ms->psi_some_avg10);
+    else
+        json_null(o, "psi_some_avg10");
+    json_u64(o, "oom_kills", ok, ok ? ms->oom_kills : 0);
+    json_close(o);
 }
 
 /* Everything but the strings from outside fits in this; each of their bytes
@@ -223,15 +126,16 @@ static size_t status_text_max(const struct status_snapshot *s)
 /* The JSON object into buf; its length, or 0 when it did not fit in cap. */
 static size_t status_render(const struct status_snapshot *s, char *buf, size_t cap)
 {
-    struct json_out o = {.buf = buf, .cap = cap};
-    out_open(&o, NULL);
-    out_text(&o, "version", RESIL_VERSION);
-    out_u64(&o, "pid", true, (uint64_t)s->resil_pid);
+    struct json_out o;
+    json_begin(&o, buf, cap);
+    json_open(&o, NULL);
+    json_text(&o, "version", RESIL_VERSION);
+    json_u64(&o, "pid", true, (uint64_t)s->resil_pid);
     out_app(&o, s);
     out_health(&o, s);
     out_memory(&o, s);
-    out_close(&o);
-    return o.overflow ? 0 : o.len;
+    json_close(&o);
+    return json_end(&o);
 }
 
 char *status_to_json(const struct status_snapshot *s)

@@ -997,6 +997,31 @@ static void test_free_zeroed(void **state)
 
 /* ---- --check-config output ---- */
 
+/* A configuration longer than the first buffer (a long command line) is
+ * printed whole, and text from the user stays valid JSON. */
+static void test_to_json_long_and_odd_text(void **state)
+{
+    struct resil_config cfg;
+    static char big[6000];
+    char *text;
+    cJSON *root, *cmd;
+
+    (void)state;
+    memset(big, 'x', sizeof big - 1);
+    expect_ok(&cfg, ARGS("--check-config", "--", "app", big, "q\"\n\xff"), NULL);
+    text = config_to_json(&cfg);
+    assert_non_null(text);
+    root = cJSON_Parse(text);
+    assert_non_null(root);
+    cmd = cJSON_GetObjectItem(root, "command");
+    assert_int_equal(cJSON_GetArraySize(cmd), 3);
+    assert_string_equal(cJSON_GetArrayItem(cmd, 1)->valuestring, big);
+    assert_string_equal(cJSON_GetArrayItem(cmd, 2)->valuestring, "q\"\n\xef\xbf\xbd");
+    cJSON_Delete(root);
+    free(text);
+    config_free(&cfg);
+}
+
 static void test_to_json(void **state)
 {
     struct resil_config cfg;
@@ -1513,6 +1538,7 @@ int main(void)
         cmocka_unit_test(test_error_leaves_defaults),
         cmocka_unit_test(test_free_zeroed),
         cmocka_unit_test(test_to_json),
+        cmocka_unit_test(test_to_json_long_and_odd_text),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_default_text_matches_defaults),
         cmocka_unit_test(test_early_action),
