@@ -99,10 +99,15 @@ void json_u64(struct json_out *o, const char *key, bool present, uint64_t v)
         raw(o, "null");
 }
 
-void json_double(struct json_out *o, const char *key, double v)
+void json_hundredths(struct json_out *o, const char *key, double v)
 {
+    if (!(v >= 0 && v < 9007199254740992.0 / 100)) {
+        json_null(o, key);
+        return;
+    }
+    uint64_t h = (uint64_t)(v * 100 + 0.5);
     member(o, key);
-    raw(o, "%g", v);
+    raw(o, "%" PRIu64 ".%02u", h / 100, (unsigned)(h % 100));
 }
 
 void json_text(struct json_out *o, const char *key, const char *text)

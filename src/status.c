@@ -102,7 +102,7 @@ static void out_memory(struct json_out *o, const struct status_snapshot *s)
     json_u64(o, "working_set_bytes", ok, ok ? ms->working_set_bytes : 0);
     json_text(o, "tier", memory_tier_name(ok ? ms->tier : MEMORY_TIER_UNKNOWN));
     if (ok && ms->psi_some_avg10 >= 0)
-        json_double(o, "psi_some_avg10", ms->psi_some_avg10);
+        json_hundredths(o, "psi_some_avg10", ms->psi_some_avg10);
     else
         json_null(o, "psi_some_avg10");
     json_u64(o, "oom_kills", ok, ok ? ms->oom_kills : 0);

@@ -31,7 +31,10 @@ void json_bool(struct json_out *o, const char *key, bool v);
 void json_int(struct json_out *o, const char *key, long long v);
 /* null when !present */
 void json_u64(struct json_out *o, const char *key, bool present, uint64_t v);
-void json_double(struct json_out *o, const char *key, double v);
+/* v with two decimals (PSI averages have no more), made without floating
+ * point printf, whose frame is several KiB of stack (page faults on every
+ * start); null when v is negative, NaN or beyond 2^53. */
+void json_hundredths(struct json_out *o, const char *key, double v);
 /* Text from outside goes in as valid UTF-8 whatever its bytes (invalid ones
  * become U+FFFD): tools that read the output reject anything else. NULL: null. */
 void json_text(struct json_out *o, const char *key, const char *text);

@@ -72,6 +72,7 @@ static void running_app_has_numbers_booleans_and_rfc3339(void **state)
     assert_true(at(root, "memory", "limit_bytes")->valuedouble == (double)(512ull << 20));
     assert_string_equal(at(root, "memory", "tier")->valuestring, "normal");
     assert_int_equal(at(root, "memory", "oom_kills")->valueint, 2);
+    assert_true(at(root, "memory", "psi_some_avg10")->valuedouble == 1.5);
     cJSON_Delete(root);
 }
 
