@@ -12,9 +12,11 @@
 
 void json_begin(struct json_out *o, char *buf, size_t cap)
 {
-    *o = (struct json_out){.buf = buf, .cap = cap, .overflow = !buf || cap == 0};
-    if (!o->overflow)
+    *o = (struct json_out){.buf = buf, .cap = cap, .overflow = true};
+    if (buf && cap) {
         buf[0] = '\0';
+        o->overflow = false;
+    }
 }
 
 size_t json_end(const struct json_out *o)
