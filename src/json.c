@@ -48,30 +48,38 @@ static void member(struct json_out *o, const char *key)
     o->comma = true;
 }
 
-void json_open(struct json_out *o, const char *key)
+/* An object or an array: the bracket is all that tells them apart. */
+static void open_with(struct json_out *o, const char *key, const char *bracket)
 {
     member(o, key);
-    raw(o, "{");
+    raw(o, "%s", bracket);
     o->comma = false;
+}
+
+static void close_with(struct json_out *o, const char *bracket)
+{
+    raw(o, "%s", bracket);
+    o->comma = true;
+}
+
+void json_open(struct json_out *o, const char *key)
+{
+    open_with(o, key, "{");
 }
 
 void json_close(struct json_out *o)
 {
-    raw(o, "}");
-    o->comma = true;
+    close_with(o, "}");
 }
 
 void json_open_array(struct json_out *o, const char *key)
 {
-    member(o, key);
-    raw(o, "[");
-    o->comma = false;
+    open_with(o, key, "[");
 }
 
 void json_close_array(struct json_out *o)
 {
-    raw(o, "]");
-    o->comma = true;
+    close_with(o, "]");
 }
 
 void json_null(struct json_out *o, const char *key)
