@@ -200,20 +200,38 @@ static void immediate_remove(struct loop *loop, struct loop_timer *t)
     }
 }
 
+/* On the short list, due delay_ms from now: epoll_wait's timeout times it. */
+static void arm_on_short_list(struct loop_timer *t, uint64_t delay_ms)
+{
+    struct loop *loop = t->loop;
+    loop->immediate[loop->nimmediate++] = t;
+    t->immediate = true;
+    t->due_ms = delay_ms ? loop_now_ms() + delay_ms : 0;
+    t->armed = true;
+}
+
+int loop_timer_arm_by_wait(struct loop_timer *t, uint64_t delay_ms)
+{
+    loop_timer_disarm(t);
+    if (t->loop->nimmediate >= LOOP_IMMEDIATE_MAX)
+        return loop_timer_arm(t, delay_ms);
+    arm_on_short_list(t, delay_ms);
+    return 0;
+}
+
 int loop_timer_arm(struct loop_timer *t, uint64_t delay_ms)
 {
     loop_timer_disarm(t);
     struct loop *loop = t->loop;
     bool room = loop->nimmediate < LOOP_IMMEDIATE_MAX;
     if ((delay_ms == 0 && room) || (timer_fd(t) < 0 && room)) {
-        loop->immediate[loop->nimmediate++] = t;
-        t->immediate = true;
-        t->due_ms = delay_ms ? loop_now_ms() + delay_ms : 0;
-    } else if (t->fd < 0 ||
-               /* An all-zero it_value would disarm: "now" is one nanosecond away. */
-               timer_set(t, delay_ms ? delay_ms * 1000000ull : 1) < 0) {
-        return -1;
+        arm_on_short_list(t, delay_ms);
+        return 0;
     }
+    if (t->fd < 0 ||
+        /* An all-zero it_value would disarm: "now" is one nanosecond away. */
+        timer_set(t, delay_ms ? delay_ms * 1000000ull : 1) < 0)
+        return -1;
     t->armed = true;
     return 0;
 }

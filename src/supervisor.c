@@ -44,6 +44,8 @@
 
 #define REASON_MAX 4000 /* the termination log's line stays under Kubernetes' 4096 */
 #define DESC_MAX 1024
+/* From the first start to the state directory's making (see on_state_dir_due). */
+#define STATE_DIR_DELAY_MS 10
 #define SIGNALS_PER_TURN 64
 /* How often a restart looks again at an old group that SIGKILL has been sent
  * to: its last members may die as zombies of a parent outside the group,
@@ -100,6 +102,7 @@ struct supervisor {
     struct metrics metrics;
     char *state_dir;
     bool state_dir_tried;
+    struct loop_timer *state_dir_timer;
     struct published_health published_health;
 
     enum sup_phase phase;
@@ -460,7 +463,6 @@ static void start_app(struct supervisor *sup)
     sup->emergency = memory_failure || (mem && mem->tier == MEMORY_TIER_CRITICAL);
     int spawned = spawn_app(sup, mem, reason);
     int err = errno;
-    setup_state_dir(sup);
     if (spawned < 0) {
         sup->app.pid = 0;
         finish(sup, 70, "resil-init failed: cannot start %s: %s: %s", sup->cfg->command[0],
@@ -477,6 +479,8 @@ static void start_app(struct supervisor *sup)
     sup->next_at_once = false;
     log_info("started %s (pid %d, restart %u, reason %s%s)", sup->cfg->command[0],
              (int)sup->app.pid, sup->restarts, reason, sup->emergency ? ", EMERGENCY MODE" : "");
+    if (!sup->state_dir_tried && !loop_timer_armed(sup->state_dir_timer))
+        loop_timer_arm_by_wait(sup->state_dir_timer, STATE_DIR_DELAY_MS);
     metrics_app_started(&sup->metrics, sup->started_at_ms, sup->emergency);
     if (sup->memory) {
         memory_app_started(sup->memory);
@@ -1147,9 +1151,22 @@ static int setup_sockets(struct supervisor *sup)
     return 0;
 }
 
-/* The state directory and control.sock are made just after the first fork,
- * while the app execs: nothing before the app's start needs them, and a
- * failure is a warning, never a reason not to start. Once per run. */
+/* The state directory, control.sock and the first status.json come a moment
+ * after the first start, not on the way from the fork to the app's exec (the
+ * app's exec wakes resil-init, which would run first); an app that is over by
+ * then leaves none, as nothing could have read them. */
+static void on_state_dir_due(struct loop *loop, struct loop_timer *timer, void *data)
+{
+    (void)loop;
+    (void)timer;
+    struct supervisor *sup = data;
+    if (sup->phase == SUP_PHASE_FINISHING || sup->phase == SUP_PHASE_DONE)
+        return;
+    setup_state_dir(sup);
+    publish(sup);
+}
+
+/* A failure is a warning, never a reason to stop supervising. Once per run. */
 static void setup_state_dir(struct supervisor *sup)
 {
     char err[512];
@@ -1258,7 +1275,8 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
     sup->grace_timer = loop_timer_new(sup->loop, on_grace_expired, sup);
     sup->backoff_timer = loop_timer_new(sup->loop, on_backoff_done, sup);
     sup->delay_timer = loop_timer_new(sup->loop, on_delay_over, sup);
-    if (!sup->grace_timer || !sup->backoff_timer || !sup->delay_timer) {
+    sup->state_dir_timer = loop_timer_new(sup->loop, on_state_dir_due, sup);
+    if (!sup->grace_timer || !sup->backoff_timer || !sup->delay_timer || !sup->state_dir_timer) {
         plan_exit(sup, 70, "resil-init failed to set up: timers: %s", strerror(errno));
         return 70;
     }
@@ -1286,6 +1304,7 @@ static void teardown(struct supervisor *sup)
     loop_timer_free(sup->grace_timer);
     loop_timer_free(sup->backoff_timer);
     loop_timer_free(sup->delay_timer);
+    loop_timer_free(sup->state_dir_timer);
     child_release(&sup->app);
     signals_free(sup->signals);
     loop_free(sup->loop);

@@ -26,6 +26,9 @@ struct loop_timer *loop_timer_new(struct loop *loop, loop_timer_cb cb, void *dat
 /* One-shot, delay_ms from now (0 fires on the next turn). Re-arming replaces.
  * 0, or -1 (logged) when no timerfd can be had: the timer stays disarmed. */
 int loop_timer_arm(struct loop_timer *timer, uint64_t delay_ms);
+/* The same without a timerfd, timed by epoll_wait's timeout alone (to the
+ * millisecond): for a one-shot delay that costs no system call to set. */
+int loop_timer_arm_by_wait(struct loop_timer *timer, uint64_t delay_ms);
 void loop_timer_disarm(struct loop_timer *timer);
 bool loop_timer_armed(const struct loop_timer *timer);
 void loop_timer_free(struct loop_timer *timer);

@@ -227,6 +227,43 @@ def test_a_short_run_does_only_the_work_something_uses(tmp_path, pid1):
         "a PSI trigger was created for a run that nothing watches")
 
 
+def hex_of(text):
+    """text as `strace -xx` writes it inside a string argument."""
+    return "".join(f"\\x{b:02x}" for b in str(text).encode())
+
+
+@pytest.mark.parametrize("pid1", [True, False], ids=["pid1", "subreaper"])
+def test_the_state_dir_is_made_after_the_app_started_not_on_the_way(tmp_path, pid1):
+    """The state directory, control.sock and the first status.json are not on
+    the way from the fork to the app's exec (the exec wakes resil-init, which
+    would run first): between the fork and the first of them resil-init has
+    waited in epoll. They do come, while the app runs."""
+    require_bin()
+    require_strace()
+    if pid1:
+        require_pidns()
+    state = tmp_path / "state"
+    run = TracedInit(["--state-dir", str(state), "--", shutil.which("sleep"), "1"], pid1=pid1,
+                     outdir=tmp_path)
+    try:
+        wait_file(state / "status.json", timeout=30)
+        assert (state / "control.sock").exists()
+        assert run.wait(timeout=30) == 0, run.stderr_text()
+        calls = run.resil_calls()
+    finally:
+        run.cleanup()
+    names = [c[0] for c in calls]
+    forks = [i for i, n in enumerate(names) if n in ("vfork", "fork", "clone", "clone3")]
+    assert forks, f"no fork in {names}"
+    at_state = [i for i, (_, args, _) in enumerate(calls) if hex_of(state) in args]
+    assert at_state, "the state directory was never touched"
+    waits = [i for i, n in enumerate(names) if n.startswith("epoll_") and "wait" in n
+             and forks[0] < i < at_state[0]]
+    assert forks[0] < at_state[0] and waits, (
+        f"the state directory was made on the way from the fork to the app's exec: "
+        f"{names[forks[0]:at_state[0] + 1]}")
+
+
 def fs_type(path):
     r = subprocess.run(["stat", "-f", "-c", "%T", str(path)], capture_output=True, text=True)
     return r.stdout.strip()
@@ -246,7 +283,10 @@ def test_the_default_state_dir_is_on_a_tmpfs_and_status_finds_it(tmp_path, run_f
     if run_fs == "disk" and fs_type(disk) in ("tmpfs", "ramfs"):
         pytest.skip(f"{tmp_path} is on a tmpfs here: no directory on disk to put /run on")
     out, where = tmp_path / "status.out", tmp_path / "where"
-    app = (f'"{BIN}" status > "{out}"; '
+    # status.json comes a moment after the start (10 ms): the app waits for it, as a script would
+    app = ("i=0; while [ $i -lt 500 ] && [ ! -e /run/resil-init/status.json ] && "
+           "[ ! -e /dev/shm/resil-init/status.json ]; do sleep 0.01; i=$((i+1)); done; "
+           f'"{BIN}" status > "{out}"; '
            f'ls /run/resil-init/status.json /dev/shm/resil-init/status.json > "{where}" 2>/dev/null; '
            "exit 0")
     mount_run = "mount -t tmpfs tmpfs /run" if run_fs == "tmpfs" else f'mount --bind "{disk}" /run'

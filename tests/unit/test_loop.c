@@ -104,6 +104,49 @@ static void a_timer_takes_a_descriptor_only_when_armed_with_a_delay(void **state
     loop_free(loop);
 }
 
+/* loop_timer_arm_by_wait: the delay is kept, and no descriptor is made for it. */
+static void a_timer_armed_by_wait_runs_out_without_a_descriptor(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    struct counter c = {0};
+    struct loop_timer *t = loop_timer_new(loop, count_and_stop, &c);
+    int before = open_fds();
+    uint64_t start = loop_now_ms();
+    assert_int_equal(loop_timer_arm_by_wait(t, 40), 0);
+    assert_true(loop_timer_armed(t));
+    assert_int_equal(open_fds(), before);
+    assert_int_equal(loop_run(loop), 0);
+    assert_int_equal(c.fired, 1);
+    assert_true(loop_now_ms() - start >= 40);
+    assert_false(loop_timer_armed(t));
+    loop_timer_free(t);
+    loop_free(loop);
+}
+
+/* Disarmed before it is due, it never fires; freeing it armed is safe. */
+static void a_timer_armed_by_wait_can_be_disarmed_and_freed(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    struct counter never = {0}, stopper = {0};
+    struct loop_timer *t = loop_timer_new(loop, count_and_stop, &never);
+    struct loop_timer *later = loop_timer_new(loop, count_and_stop, &never);
+    struct loop_timer *stop = loop_timer_new(loop, count_and_stop, &stopper);
+    loop_timer_arm_by_wait(t, 10);
+    loop_timer_arm_by_wait(later, 20);
+    loop_timer_disarm(t);
+    assert_false(loop_timer_armed(t));
+    loop_timer_free(later);
+    loop_timer_arm_by_wait(stop, 40);
+    assert_int_equal(loop_run(loop), 0);
+    assert_int_equal(never.fired, 0);
+    assert_int_equal(stopper.fired, 1);
+    loop_timer_free(t);
+    loop_timer_free(stop);
+    loop_free(loop);
+}
+
 static void disarmed_timer_never_fires(void **state)
 {
     (void)state;
@@ -258,6 +301,8 @@ int main(void)
         cmocka_unit_test(stop_before_run_ends_the_next_run),
         cmocka_unit_test(timer_fires_once_after_delay),
         cmocka_unit_test(a_timer_runs_out_without_a_descriptor),
+        cmocka_unit_test(a_timer_armed_by_wait_runs_out_without_a_descriptor),
+        cmocka_unit_test(a_timer_armed_by_wait_can_be_disarmed_and_freed),
         cmocka_unit_test(disarmed_timer_never_fires),
         cmocka_unit_test(a_timer_takes_a_descriptor_only_when_armed_with_a_delay),
         cmocka_unit_test(fd_callback_gets_readable_event),
