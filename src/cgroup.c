@@ -257,10 +257,11 @@ int cgroup_parse_proc_cgroup(const char *text, char *v2_path, size_t v2len, char
  * in text (see struct cgroup_location); each cut to its own limit. */
 #define MOUNT_FSTYPE_MAX 64
 #define MOUNT_SUPER_MAX 512
+#define MOUNT_TEXT_MAX (2 * CGROUP_PATH_MAX + MOUNT_FSTYPE_MAX + MOUNT_SUPER_MAX)
 struct mount_entry {
     const char *root, *point, *fstype, *super;
     size_t used;
-    char text[2 * CGROUP_PATH_MAX + MOUNT_FSTYPE_MAX + MOUNT_SUPER_MAX];
+    char *text; /* MOUNT_TEXT_MAX bytes of room, in struct locate_work */
 };
 
 /* One space-separated mountinfo field, with the kernel's \ooo escapes undone. */
@@ -370,13 +371,34 @@ static bool is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static bool file_exists(const char *dir, const char *name)
+/* dir/name into out, which has cap bytes; false when it does not fit. By
+ * hand, not snprintf: printf's deep stack frame would be a page fault on the
+ * way to every start. */
+static bool join_path(char *out, size_t cap, const char *dir, const char *name)
 {
-    char path[CGROUP_PATH_MAX];
-    struct stat st;
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+    size_t dlen = strlen(dir), nlen = strlen(name);
+    if (dlen + 1 + nlen >= cap)
         return false;
+    memmove(out, dir, dlen + 1);
+    out[dlen] = '/';
+    memcpy(out + dlen + 1, name, nlen + 1);
+    return true;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
     return stat(path, &st) == 0;
+}
+
+/* Does dir/name exist? dir (cap bytes of room) is lengthened in place for the
+ * question and given back as it was. */
+static bool exists_below(char *dir, size_t cap, const char *name)
+{
+    size_t len = strlen(dir);
+    bool found = join_path(dir, cap, dir, name) && file_exists(dir);
+    dir[len] = '\0';
+    return found;
 }
 
 /* How many levels the mount's root lies above our cgroup namespace's root:
@@ -503,14 +525,27 @@ static bool cgroup_dir(const struct mount_entry *mnt, const char *cg_path, char 
     return true;
 }
 
-/* Both cgroup paths share paths (the v1 one right after the v2 one), so a
- * start touches one page for them, not two. */
+/* Everything the search writes is packed one after another in text, each
+ * piece given the room its limit asks (both cgroup paths, both mount entries,
+ * both directories), so a start touches one page of it, not six. */
+#define LOCATE_TEXT_MAX (4 * CGROUP_PATH_MAX + 2 * MOUNT_TEXT_MAX)
 struct locate_work {
-    char paths[2 * CGROUP_PATH_MAX];
     struct mount_entry v2_mnt;
     struct mount_entry v1_mnt;
-    char v2_dir[CGROUP_PATH_MAX];
+    size_t used;
+    char text[LOCATE_TEXT_MAX];
 };
+
+/* The room after what is packed so far; at least the largest piece's. */
+static char *work_room(struct locate_work *w)
+{
+    return w->text + w->used;
+}
+
+static void work_keep(struct locate_work *w, const char *s)
+{
+    w->used += strlen(s) + 1;
+}
 
 /* s, cut to CGROUP_PATH_MAX - 1 bytes, at *p; *p moves past its NUL. */
 static const char *pack(char **p, const char *s)
@@ -533,50 +568,66 @@ void cgroup_location_set(struct cgroup_location *loc, int version, const char *d
     loc->psi_dir = pack(&p, psi_dir);
 }
 
+/* The mount of the wanted hierarchy into the next room of w. */
+static bool find_mount_in(struct locate_work *w, const char *mountinfo, bool v2,
+                          const char *cg_path, struct mount_entry *e)
+{
+    e->text = work_room(w);
+    bool found = find_mount(mountinfo, v2, cg_path, e);
+    if (found)
+        w->used += e->used;
+    return found;
+}
+
+static int locate_in(struct locate_work *w, const char *proc_cgroup, const char *mountinfo,
+                     struct cgroup_location *loc)
+{
+    cgroup_location_clear(loc);
+    w->used = 0;
+    char *v2_path = work_room(w);
+    if (cgroup_parse_proc_cgroup(proc_cgroup, v2_path, CGROUP_PATH_MAX, NULL, 0) < 0 || !mountinfo)
+        return -1;
+    work_keep(w, v2_path);
+    char *v1_path = work_room(w);
+    if (cgroup_parse_proc_cgroup(proc_cgroup, NULL, 0, v1_path, CGROUP_PATH_MAX) < 0)
+        return -1;
+    work_keep(w, v1_path);
+    bool v2 = v2_path[0] && find_mount_in(w, mountinfo, true, v2_path, &w->v2_mnt);
+    bool v1 = v1_path[0] && find_mount_in(w, mountinfo, false, v1_path, &w->v1_mnt);
+    bool too_long = false;
+    char *v2_dir = work_room(w);
+    v2_dir[0] = '\0';
+    if (v2 && !cgroup_dir(&w->v2_mnt, v2_path, v2_dir, CGROUP_PATH_MAX)) {
+        v2 = false;
+        too_long = true;
+    }
+    work_keep(w, v2_dir);
+    /* Hybrid hosts: cgroup2 carries no memory controller, v1 does (README, "Memory and
+     * emergency mode"); the v2 cgroup may still offer memory.pressure. */
+    if (v2 && (!v1 || exists_below(v2_dir, CGROUP_PATH_MAX, "memory.max"))) {
+        cgroup_location_set(loc, 2, v2_dir, w->v2_mnt.point, v2_dir);
+    } else if (v1) {
+        char *dir = work_room(w);
+        if (cgroup_dir(&w->v1_mnt, v1_path, dir, CGROUP_PATH_MAX))
+            cgroup_location_set(loc, 1, dir, w->v1_mnt.point, v2 ? v2_dir : "");
+        else
+            too_long = true;
+    }
+    if (!loc->dir[0] && too_long)
+        errno = ENAMETOOLONG;
+    return loc->dir[0] ? 0 : -1;
+}
+
 int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_location *loc)
 {
     if (!loc)
         return -1;
     cgroup_location_clear(loc);
-    /* Not calloc: only the bytes written are touched, each page of it a page
-     * fault on the way to every start. */
+    /* Not calloc: only the bytes written are touched. */
     struct locate_work *w = malloc(sizeof *w);
-    char *v2_path = w ? w->paths : NULL, *v1_path = NULL;
-    if (w) {
-        w->v2_dir[0] = '\0';
-        if (cgroup_parse_proc_cgroup(proc_cgroup, v2_path, CGROUP_PATH_MAX, NULL, 0) == 0) {
-            v1_path = v2_path + strlen(v2_path) + 1;
-            if (cgroup_parse_proc_cgroup(proc_cgroup, NULL, 0, v1_path, CGROUP_PATH_MAX) < 0)
-                v1_path = NULL;
-        }
-    }
-    if (!w || !mountinfo || !v1_path) {
-        free(w);
-        return -1;
-    }
-    bool v2 = v2_path[0] && find_mount(mountinfo, true, v2_path, &w->v2_mnt);
-    bool v1 = v1_path[0] && find_mount(mountinfo, false, v1_path, &w->v1_mnt);
-    bool too_long = false;
-    if (v2 && !cgroup_dir(&w->v2_mnt, v2_path, w->v2_dir, sizeof w->v2_dir)) {
-        v2 = false;
-        too_long = true;
-    }
-    /* Hybrid hosts: cgroup2 carries no memory controller, v1 does (README, "Memory and
-     * emergency mode"); the
-     * v2 cgroup may still offer memory.pressure. */
-    if (v2 && (!v1 || file_exists(w->v2_dir, "memory.max"))) {
-        cgroup_location_set(loc, 2, w->v2_dir, w->v2_mnt.point, w->v2_dir);
-    } else if (v1) {
-        char dir[CGROUP_PATH_MAX];
-        if (cgroup_dir(&w->v1_mnt, v1_path, dir, sizeof dir))
-            cgroup_location_set(loc, 1, dir, w->v1_mnt.point, v2 ? w->v2_dir : "");
-        else
-            too_long = true;
-    }
+    int rc = w ? locate_in(w, proc_cgroup, mountinfo, loc) : -1;
     free(w);
-    if (!loc->dir[0] && too_long)
-        errno = ENAMETOOLONG;
-    return loc->dir[0] ? 0 : -1;
+    return rc;
 }
 
 /* Reads a whole text file into a malloc'd string, or NULL. */
@@ -595,29 +646,6 @@ void cgroup_location_clear(struct cgroup_location *loc)
 void cgroup_location_copy(struct cgroup_location *to, const struct cgroup_location *from)
 {
     cgroup_location_set(to, from->version, from->dir, from->top, from->psi_dir);
-}
-
-int cgroup_locate_self(const char *root, struct cgroup_location *loc)
-{
-    cgroup_location_clear(loc);
-    if (root) {
-        /* An explicit directory: files as they are there, layout by which exist. */
-        if (strlen(root) >= CGROUP_PATH_MAX)
-            return -1;
-        cgroup_location_set(loc, 0, root, "", root);
-        return 0;
-    }
-    char *cgroups = read_text("/proc/self/cgroup");
-    char *mountinfo = read_text("/proc/self/mountinfo");
-    errno = 0;
-    int rc = cgroup_locate(cgroups, mountinfo, loc);
-    if (rc < 0 && errno == ENAMETOOLONG)
-        log_warn("memory: the cgroup's path is too long to open (%d bytes or more with its "
-                 "mount point); its memory files are not read",
-                 CGROUP_PATH_MAX);
-    free(cgroups);
-    free(mountinfo);
-    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -642,45 +670,62 @@ static const struct layout layout_v1 = {1,
                                         "hierarchical_memory_limit",
                                         "memory.oom_control"};
 
+/* Only what a start writes is touched (each page of it would be a page
+ * fault): the location's packed text, buf's first bytes, and the locate
+ * workspace's; why only once a reading fails. */
 struct cgroup_reader {
     struct cgroup_location loc;
     const char *meminfo; /* the machine's numbers, for the root of a v2 hierarchy */
+    bool failed;         /* why holds the last failure */
+    char buf[READ_CAP];  /* a file's path, then its contents */
     char why[CGROUP_PATH_MAX + 128];
-    char buf[READ_CAP]; /* file contents */
+    struct locate_work work; /* while our own cgroup is looked for */
 };
 
+/* The path is made in buf, which the contents then replace. */
 static int read_in(struct cgroup_reader *r, const char *dir, const char *name)
 {
-    char path[CGROUP_PATH_MAX];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) {
+    if (!join_path(r->buf, CGROUP_PATH_MAX, dir, name)) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    return util_read_into(path, r->buf, READ_CAP, 0) < 0 ? -1 : 0;
+    return util_read_into(r->buf, r->buf, READ_CAP, 0) < 0 ? -1 : 0;
+}
+
+static bool reader_has(struct cgroup_reader *r, const char *dir, const char *name)
+{
+    return join_path(r->buf, CGROUP_PATH_MAX, dir, name) && file_exists(r->buf);
+}
+
+/* why now holds the failure: -1. */
+static int failed(struct cgroup_reader *r)
+{
+    r->failed = true;
+    return -1;
 }
 
 static int fail_errno(struct cgroup_reader *r, const char *dir, const char *name)
 {
     snprintf(r->why, sizeof r->why, "cannot read %s/%s: %s", dir, name, strerror(errno));
-    return -1;
+    return failed(r);
 }
 
 static int fail_garbage(struct cgroup_reader *r, const char *dir, const char *name)
 {
     snprintf(r->why, sizeof r->why, "cannot parse %s/%s", dir, name);
-    return -1;
+    return failed(r);
 }
 
-static const struct layout *layout_of(const struct cgroup_location *loc)
+static const struct layout *layout_of(struct cgroup_reader *r)
 {
-    if (loc->version == 2)
+    const char *dir = r->loc.dir;
+    if (r->loc.version == 2)
         return &layout_v2;
-    if (loc->version == 1)
+    if (r->loc.version == 1)
         return &layout_v1;
-    if (file_exists(loc->dir, "memory.max") || file_exists(loc->dir, "memory.current"))
+    if (reader_has(r, dir, "memory.max") || reader_has(r, dir, "memory.current"))
         return &layout_v2;
-    if (file_exists(loc->dir, "memory.limit_in_bytes") ||
-        file_exists(loc->dir, "memory.usage_in_bytes"))
+    if (reader_has(r, dir, "memory.limit_in_bytes") || reader_has(r, dir, "memory.usage_in_bytes"))
         return &layout_v1;
     return NULL;
 }
@@ -706,7 +751,10 @@ static void walk_parent_limits(struct cgroup_reader *r, const struct layout *l, 
     size_t top_len = strlen(r->loc.top);
     if (!top_len || !path_under(r->loc.dir, r->loc.top))
         return;
-    snprintf(path, sizeof path, "%s", r->loc.dir);
+    size_t len = strlen(r->loc.dir);
+    if (len >= sizeof path)
+        return;
+    memcpy(path, r->loc.dir, len + 1);
     for (;;) {
         char *slash = strrchr(path, '/');
         if (strlen(path) <= top_len || !slash || slash == path)
@@ -771,10 +819,10 @@ static double read_psi(struct cgroup_reader *r)
  * in the root cgroup): no cgroup limit applies there, and the memory in use is
  * the machine's, from /proc/meminfo. A child cgroup without the memory
  * controller has no memory.stat either, so it is not taken for the root. */
-static bool at_v2_root(const struct cgroup_reader *r, const struct layout *l)
+static bool at_v2_root(struct cgroup_reader *r, const struct layout *l)
 {
-    return l->version == 2 && !file_exists(r->loc.dir, l->usage) &&
-           !file_exists(r->loc.dir, l->limit) && file_exists(r->loc.dir, "memory.stat");
+    return l->version == 2 && !reader_has(r, r->loc.dir, l->usage) &&
+           !reader_has(r, r->loc.dir, l->limit) && reader_has(r, r->loc.dir, "memory.stat");
 }
 
 static int read_machine(struct cgroup_reader *r, const struct layout *l, struct cgroup_memory *s)
@@ -782,13 +830,13 @@ static int read_machine(struct cgroup_reader *r, const struct layout *l, struct 
     uint64_t total, unused, inactive;
     if (util_read_into(r->meminfo, r->buf, READ_CAP, 0) < 0) {
         snprintf(r->why, sizeof r->why, "cannot read %s: %s", r->meminfo, strerror(errno));
-        return -1;
+        return failed(r);
     }
     if (cgroup_parse_meminfo(r->buf, "MemTotal", &total) < 0 ||
         cgroup_parse_meminfo(r->buf, "MemFree", &unused) < 0 ||
         cgroup_parse_meminfo(r->buf, "Inactive(file)", &inactive) < 0 || unused > total) {
         snprintf(r->why, sizeof r->why, "cannot parse %s", r->meminfo);
-        return -1;
+        return failed(r);
     }
     if (read_oom_kills(r, l, &s->oom_kills) < 0)
         return -1;
@@ -807,12 +855,12 @@ int cgroup_read(struct cgroup_reader *r, struct cgroup_memory *s)
     s->psi_some_avg10 = -1;
     if (!r->loc.dir[0]) {
         snprintf(r->why, sizeof r->why, "no cgroup memory controller found");
-        return -1;
+        return failed(r);
     }
-    const struct layout *l = layout_of(&r->loc);
+    const struct layout *l = layout_of(r);
     if (!l) {
         snprintf(r->why, sizeof r->why, "no memory.max or memory.limit_in_bytes in %s", r->loc.dir);
-        return -1;
+        return failed(r);
     }
     if (at_v2_root(r, l))
         return read_machine(r, l, s);
@@ -846,15 +894,57 @@ struct cgroup_reader *cgroup_reader_new(const struct cgroup_location *loc)
     else
         cgroup_location_clear(&r->loc);
     r->meminfo = "/proc/meminfo";
-    r->why[0] = '\0';
+    r->failed = false;
     return r;
+}
+
+/* A /proc file into buf[*used ..) when it fits, else into a malloc'd string
+ * (*owned); NULL when it cannot be read. */
+static const char *read_proc_text(struct cgroup_reader *r, const char *path, size_t *used,
+                                  char **owned)
+{
+    char *at = r->buf + *used;
+    size_t room = READ_CAP - *used;
+    ssize_t n = room > 1 ? util_read_into(path, at, room, 0) : -1;
+    if (n >= 0 && (size_t)n < room - 1) {
+        *used += (size_t)n + 1;
+        return at;
+    }
+    *owned = read_text(path); /* a busy host's mountinfo: longer than buf */
+    return *owned;
+}
+
+/* Our own cgroup from /proc, with the reader's buffer and workspace: no
+ * allocation comes and goes on the way to the start. */
+static int locate_own(struct cgroup_reader *r)
+{
+    size_t used = 0;
+    char *cg_owned = NULL, *mi_owned = NULL;
+    const char *cgroups = read_proc_text(r, "/proc/self/cgroup", &used, &cg_owned);
+    const char *mountinfo = read_proc_text(r, "/proc/self/mountinfo", &used, &mi_owned);
+    errno = 0;
+    int rc = locate_in(&r->work, cgroups, mountinfo, &r->loc);
+    if (rc < 0 && errno == ENAMETOOLONG)
+        log_warn("memory: the cgroup's path is too long to open (%d bytes or more with its "
+                 "mount point); its memory files are not read",
+                 CGROUP_PATH_MAX);
+    free(cg_owned);
+    free(mi_owned);
+    return rc;
 }
 
 struct cgroup_reader *cgroup_reader_new_self(const char *root)
 {
     struct cgroup_reader *r = cgroup_reader_new(NULL);
-    if (r && cgroup_locate_self(root, &r->loc) == 0 && r->loc.version)
+    if (!r)
+        return NULL;
+    if (root) {
+        /* An explicit directory: files as they are there, layout by which exist. */
+        if (strlen(root) < CGROUP_PATH_MAX)
+            cgroup_location_set(&r->loc, 0, root, "", root);
+    } else if (locate_own(r) == 0) {
         log_debug("memory: cgroup v%d files in %s", r->loc.version, r->loc.dir);
+    }
     return r;
 }
 
@@ -865,12 +955,12 @@ void cgroup_reader_set_meminfo(struct cgroup_reader *r, const char *path)
 
 const char *cgroup_reader_error(const struct cgroup_reader *r)
 {
-    return r->why;
+    return r->failed ? r->why : "";
 }
 
 static bool path_in(const char *dir, const char *name, char *out, size_t outlen)
 {
-    return dir[0] && (size_t)snprintf(out, outlen, "%s/%s", dir, name) < outlen;
+    return dir[0] && join_path(out, outlen, dir, name);
 }
 
 bool cgroup_pressure_path(const struct cgroup_reader *r, char *out, size_t outlen)
@@ -880,9 +970,9 @@ bool cgroup_pressure_path(const struct cgroup_reader *r, char *out, size_t outle
 
 /* v1's memory.oom_control cannot be polled (it wants cgroup.event_control and
  * an eventfd, usually on a read-only mount); there OOM kills show up in readings. */
-bool cgroup_events_path(const struct cgroup_reader *r, char *out, size_t outlen)
+bool cgroup_events_path(struct cgroup_reader *r, char *out, size_t outlen)
 {
-    return layout_of(&r->loc) == &layout_v2 && path_in(r->loc.dir, "memory.events", out, outlen);
+    return layout_of(r) == &layout_v2 && path_in(r->loc.dir, "memory.events", out, outlen);
 }
 
 bool cgroup_fd_is_v2(int fd)

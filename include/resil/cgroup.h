@@ -26,9 +26,6 @@ void cgroup_location_clear(struct cgroup_location *loc);
 void cgroup_location_set(struct cgroup_location *loc, int version, const char *dir, const char *top,
                          const char *psi_dir);
 void cgroup_location_copy(struct cgroup_location *to, const struct cgroup_location *from);
-/* root (--cgroup-root) as it is, or, when NULL, cgroup_locate over this
- * process's /proc files. 0, or -1 with loc->dir "". */
-int cgroup_locate_self(const char *root, struct cgroup_location *loc);
 
 /* --- reading --- */
 struct cgroup_memory {
@@ -43,8 +40,8 @@ struct cgroup_memory {
 struct cgroup_reader;
 /* NULL only when out of memory; loc NULL reads nothing (every reading fails). */
 struct cgroup_reader *cgroup_reader_new(const struct cgroup_location *loc);
-/* The same, for our own cgroup: cgroup_locate_self(root) straight into the
- * reader, with no location in between. */
+/* The same, for our own cgroup: root (--cgroup-root) as it is, or, when NULL,
+ * cgroup_locate over this process's /proc files, straight into the reader. */
 struct cgroup_reader *cgroup_reader_new_self(const char *root);
 /* 0, or -1 with cgroup_reader_error saying why ("cannot read DIR/FILE: ..."). */
 int cgroup_read(struct cgroup_reader *r, struct cgroup_memory *out);
@@ -52,7 +49,7 @@ const char *cgroup_reader_error(const struct cgroup_reader *r);
 /* The file to arm a PSI trigger on / to poll for OOM events (v2 only);
  * false when there is none. */
 bool cgroup_pressure_path(const struct cgroup_reader *r, char *out, size_t outlen);
-bool cgroup_events_path(const struct cgroup_reader *r, char *out, size_t outlen);
+bool cgroup_events_path(struct cgroup_reader *r, char *out, size_t outlen);
 /* Whether fd is on a real cgroup2 file system, not a plain file of a fake tree. */
 bool cgroup_fd_is_v2(int fd);
 void cgroup_reader_free(struct cgroup_reader *r);

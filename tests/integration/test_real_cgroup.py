@@ -17,6 +17,7 @@ import errno
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -163,7 +164,7 @@ class Run:
     """resil-init started inside a cgroup (as PID 1 of a new PID namespace, or
     as a plain child subreaper), with its output in files."""
 
-    def __init__(self, cg, args, outdir, pid1=False):
+    def __init__(self, cg, args, outdir, pid1=False, wrap=()):
         require_bin()
         if pid1 and pidns_problem():
             pytest.skip(pidns_problem())
@@ -171,7 +172,7 @@ class Run:
         self.err_path = outdir / "init.stderr"
         launcher = ['sh', '-c', 'echo $$ > "$0" || exit %d; exec "$@"' % MOVE_FAILED,
                     str(cg.file("cgroup.procs"))]
-        prefix = UNSHARE if pid1 else []
+        prefix = [*wrap, *(UNSHARE if pid1 else [])]
         env = base_env()
         env.pop("NODE_OPTIONS", None)
         env.pop("GOMEMLIMIT", None)
@@ -257,6 +258,35 @@ def test_app_sees_the_real_limit(real_cgroup, runs, tmp_path, pid1):
     assert s["RESIL_EMERGENCY"] == "0", s
     assert "EMERGENCY_MODE" not in s, s
     assert status(state)["memory"]["limit_bytes"] == LIMIT
+
+
+def test_the_limit_is_found_on_a_host_with_a_long_mountinfo(real_cgroup, runs, tmp_path):
+    """A busy host's /proc/self/mountinfo is longer than the buffer the
+    cgroup's files are read into (16 KiB): it is read whole all the same, and
+    the app still gets the real limit. In a private mount namespace, 300 extra
+    mounts come before the memory hierarchy's (unmounted and mounted again), so
+    its line lies past the first 16 KiB."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    memory = v1_memory_mount()
+    many = ("mount --make-rprivate / && umount \"$1\" && i=0; while [ $i -lt 300 ]; do "
+            "mkdir -p \"$0/$i\" && mount -t tmpfs -o size=4k t \"$0/$i\" || exit 1; i=$((i+1)); "
+            "done; mount -t cgroup -o memory memory \"$1\" && shift && exec \"$@\"")
+    out, state = tmp_path / "starts.jsonl", tmp_path / "state"
+    probe = subprocess.run(["unshare", "--mount", "sh", "-c", many, str(mnt), memory, "cat",
+                            "/proc/self/mountinfo"], capture_output=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make mounts here: {probe.stderr!r}")
+    where = probe.stdout.find(f" {memory} ".encode())
+    assert where > 16384, f"the memory hierarchy's line is at byte {where}"
+    r = Run(real_cgroup, [*COMMON, "--state-dir", state, "--", *envdump(out)], tmp_path / "run",
+            wrap=["unshare", "--mount", "sh", "-c", many, str(mnt), memory])
+    runs.append(r)
+    assert r.wait(timeout=60) == 0, r.stderr_text()
+    [s] = starts(out)
+    assert s["RESIL_MEMORY_LIMIT_MB"] == "256", (s, r.stderr_text())
 
 
 def test_effective_limit_is_the_smallest_on_the_path(real_cgroup, runs, tmp_path):

@@ -386,8 +386,10 @@ static void test_read_v2_root(void **state)
     tree_path(t, "meminfo", meminfo, sizeof meminfo);
     struct cgroup_reader *r = cgroup_reader_new(&loc);
     assert_non_null(r);
+    assert_string_equal(cgroup_reader_error(r), ""); /* no reading has failed yet */
     cgroup_reader_set_meminfo(r, meminfo);
     assert_int_equal(cgroup_read(r, &mem), 0);
+    assert_string_equal(cgroup_reader_error(r), "");
     assert_false(mem.limited);
     assert_true(mem.usage_bytes == 384 * MiB);
     assert_true(mem.working_set_bytes == 320 * MiB);
