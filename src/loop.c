@@ -277,9 +277,11 @@ void loop_timer_free(struct loop_timer *t)
  * arm it (or others) again for the turn after. */
 static void run_immediate(struct loop *loop)
 {
+    if (loop->nimmediate == 0)
+        return; /* no clock read on the way back to sleep */
     uint64_t now = loop_now_ms();
     size_t n = 0;
-    struct loop_timer *due[LOOP_IMMEDIATE_MAX];
+    struct loop_timer *due[LOOP_IMMEDIATE_MAX] = {NULL};
     for (size_t i = 0; i < loop->nimmediate; i++)
         if (loop->immediate[i]->due_ms <= now)
             due[n++] = loop->immediate[i];
@@ -317,15 +319,20 @@ static int wait_timeout_ms(const struct loop *loop)
     return first - now > INT_MAX ? INT_MAX : (int)(first - now);
 }
 
-static int dispatch_once(struct loop *loop)
+/* On the forwarding path (UTIL_HOT in util.h). */
+UTIL_HOT static int dispatch_once(struct loop *loop)
 {
-    struct epoll_event events[LOOP_BATCH];
-    int n = epoll_wait(loop->epfd, events, LOOP_BATCH, wait_timeout_ms(loop));
-    if (n < 0)
+    /* Zeroed: no analyzer knows what the kernel writes through the asm. */
+    struct epoll_event events[LOOP_BATCH] = {0};
+    long n = util_sys6(SYS_epoll_pwait, loop->epfd, (long)events, LOOP_BATCH, wait_timeout_ms(loop),
+                       0 /* no mask */, 8);
+    if (n < 0) {
+        errno = (int)-n;
         return errno == EINTR ? 0 : -1;
-    for (int i = 0; i < n; i++) {
+    }
+    for (long i = 0; i < n; i++) {
         struct watch *w = events[i].data.ptr;
-        if (w->fd >= 0)
+        if (w && w->fd >= 0)
             w->cb(loop, w->fd, events[i].events, w->data);
     }
     free_deleted_watches(loop);

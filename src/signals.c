@@ -13,6 +13,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "resil/util.h"
+
 struct signals {
     int fd;
     sigset_t inherited_mask;
@@ -75,14 +77,14 @@ int signals_fd(const struct signals *s)
     return s->fd;
 }
 
-int signals_next(struct signals *s)
+UTIL_HOT int signals_next(struct signals *s)
 {
-    struct signalfd_siginfo info;
+    struct signalfd_siginfo info = {.ssi_signo = 0}; /* (see dispatch_once) */
     for (;;) {
-        ssize_t n = read(s->fd, &info, sizeof info);
-        if (n == (ssize_t)sizeof info)
+        long n = util_sys6(SYS_read, s->fd, (long)&info, sizeof info, 0, 0, 0);
+        if (n == (long)sizeof info)
             return (int)info.ssi_signo;
-        if (n < 0 && errno == EINTR)
+        if (n == -EINTR)
             continue;
         return 0;
     }
@@ -104,32 +106,37 @@ void signals_free(struct signals *s)
     free(s);
 }
 
-int signals_rewrite(const int rewrite[RESIL_MAX_SIGNAL], int sig)
+UTIL_HOT int signals_rewrite(const int rewrite[RESIL_MAX_SIGNAL], int sig)
 {
     if (sig > 0 && sig < RESIL_MAX_SIGNAL && rewrite[sig] >= 0)
         return rewrite[sig];
     return sig;
 }
 
-bool signals_forwardable(int sig)
+UTIL_HOT bool signals_forwardable(int sig)
 {
     return sig != SIGCHLD && sig != SIGPIPE && !is_synchronous(sig);
 }
 
-int signals_send_to_app(pid_t app_pid, bool single, int sig)
+UTIL_HOT int signals_send_to_app(pid_t app_pid, bool single, int sig)
 {
     if (app_pid <= 0)
         return -1;
     /* The app may have made itself a group leader elsewhere; its own pid is
      * still reachable then. */
     int rc = 0;
-    if (single || kill(-app_pid, sig) < 0)
-        rc = kill(app_pid, sig);
+    long r = single ? -1 : util_sys6(SYS_kill, -app_pid, sig, 0, 0, 0, 0);
+    if (r < 0)
+        r = util_sys6(SYS_kill, app_pid, sig, 0, 0, 0, 0);
+    if (r < 0) {
+        errno = (int)-r;
+        rc = -1;
+    }
     /* The app is runnable now; on a busy (or the same) CPU, resil-init's
      * bookkeeping that follows (a log line, status.json, a timer) would run
      * before its handler. Yielding lets the app go first (a few hundred µs in
      * bench/'s SIGTERM figure on a loaded machine); with nothing else to run
      * it returns at once. */
-    sched_yield();
+    util_sys6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
     return rc;
 }

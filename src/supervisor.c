@@ -630,7 +630,7 @@ static void on_event(struct supervisor *sup, enum sup_event event)
 /* --- stopping the app --- */
 
 /* The app's group (or the app alone, -c, for a forwarded stop) gets sig. */
-static void signal_app(struct supervisor *sup, int sig, bool single)
+UTIL_HOT static void signal_app(struct supervisor *sup, int sig, bool single)
 {
     if (sup->app.pid > 0)
         signals_send_to_app(sup->app.pid, single, sig);
@@ -638,7 +638,7 @@ static void signal_app(struct supervisor *sup, int sig, bool single)
         health_app_stopped(sup->health);
 }
 
-static void begin_stop(struct supervisor *sup, enum stop_cause cause, int sig, bool single)
+UTIL_HOT static void begin_stop(struct supervisor *sup, enum stop_cause cause, int sig, bool single)
 {
     sup->stop_cause = cause;
     signal_app(sup, sig, single);
@@ -879,7 +879,7 @@ static void reap_children(struct supervisor *sup)
 /* --- signals --- */
 
 /* The kill() first; the log line, status.json and the grace timer after it. */
-static void forward_stop(struct supervisor *sup)
+UTIL_HOT static void forward_stop(struct supervisor *sup)
 {
     begin_stop(sup, STOP_SIGNAL, sup->stop_target, sup->cfg->single_child);
     char grace[32];
@@ -897,7 +897,7 @@ static void on_delay_over(struct loop *loop, struct loop_timer *timer, void *dat
     on_event(sup, SUP_EVENT_DELAY_OVER);
 }
 
-static void handle_stop_signal(struct supervisor *sup, int sig, int target)
+UTIL_HOT static void handle_stop_signal(struct supervisor *sup, int sig, int target)
 {
     bool first = !sup->stop_signal;
     if (first) {
@@ -948,7 +948,7 @@ static void handle_stop_signal(struct supervisor *sup, int sig, int target)
     on_event(sup, SUP_EVENT_STOP_REQUEST);
 }
 
-static void handle_signal(struct supervisor *sup, int sig)
+UTIL_HOT static void handle_signal(struct supervisor *sup, int sig)
 {
     if (sig == SIGCHLD) {
         reap_children(sup);
@@ -973,7 +973,7 @@ static void handle_signal(struct supervisor *sup, int sig)
     }
 }
 
-static void on_signal_fd(struct loop *loop, int fd, uint32_t events, void *data)
+UTIL_HOT static void on_signal_fd(struct loop *loop, int fd, uint32_t events, void *data)
 {
     (void)loop;
     (void)fd;

@@ -6,11 +6,14 @@
 #ifndef RESIL_UTIL_H
 #define RESIL_UTIL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 /* --- reading files whole ---
  * Files are opened O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY and read to
@@ -93,5 +96,46 @@ void util_redact_url(const char *url, char *out, size_t outlen);
 /* clock_gettime without the vDSO (see util.c for why). */
 void util_clock(clockid_t clock, struct timespec *ts);
 long long util_realtime_ms(void);
+
+/* --- the forwarding path: few pages, straight to the kernel ---
+ * After a long sleep, every page the way from a signal's wake-up to its
+ * kill() touches is one more chance of a stall (a cold TLB, a page the
+ * hypervisor has taken back). So the functions on that way are UTIL_HOT (kept
+ * together in .text.hot), and it makes its system calls itself: musl's
+ * wrappers sit in pages of their own, and read() and epoll_wait() also pass
+ * through its cancellation code. util_sys6 returns what the kernel does: the
+ * result, or -errno. */
+#define UTIL_HOT __attribute__((hot))
+
+static inline long util_sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+#if defined(__x86_64__)
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+#elif defined(__aarch64__)
+    register long x8 __asm__("x8") = nr;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    register long x5 __asm__("x5") = f;
+    __asm__ volatile("svc 0"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                     : "memory", "cc");
+    return x0;
+#else
+    long r = syscall(nr, a, b, c, d, e, f);
+    return r < 0 ? -errno : r;
+#endif
+}
 
 #endif
