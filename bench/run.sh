@@ -2,7 +2,7 @@
 # resil-init benchmark: resil-init (dynamic and static) against tini,
 # tini-static and dumb-init, side by side. `make bench` runs this.
 #
-# Usage: sh bench/run.sh [--save] [--sections size,startup,sigterm,syscalls,idle,signals,reap,shutdown,health,memory]
+# Usage: sh bench/run.sh [--save] [--sections size,startup,sigterm,forward-pages,syscalls,idle,signals,reap,shutdown,health,memory]
 #   --save   also write the table to bench/results.md (it always goes to stdout
 #            and to build/bench/results.md, raw numbers to build/bench/results.json)
 # Method, knobs (BENCH_* variables) and how to read the table: bench/README.md.
