@@ -6,7 +6,6 @@
 #include "resil/signals.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
