@@ -78,7 +78,10 @@ int signals_fd(const struct signals *s)
 
 UTIL_HOT int signals_next(struct signals *s)
 {
-    struct signalfd_siginfo info = {.ssi_signo = 0}; /* (see dispatch_once) */
+    struct signalfd_siginfo info;
+#ifdef __clang_analyzer__
+    info.ssi_signo = 0; /* (see dispatch_once) */
+#endif
     for (;;) {
         long n = util_sys6(SYS_read, s->fd, (long)&info, sizeof info, 0, 0, 0);
         if (n == (long)sizeof info)
