@@ -622,10 +622,13 @@ int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_
 {
     if (!loc)
         return -1;
-    cgroup_location_clear(loc);
     /* Not calloc: only the bytes written are touched. */
     struct locate_work *w = malloc(sizeof *w);
-    int rc = w ? locate_in(w, proc_cgroup, mountinfo, loc) : -1;
+    if (!w) {
+        cgroup_location_clear(loc);
+        return -1;
+    }
+    int rc = locate_in(w, proc_cgroup, mountinfo, loc);
     free(w);
     return rc;
 }
