@@ -31,7 +31,8 @@ struct loop_timer {
     struct loop *loop;
     int fd; /* -1 until first armed with a delay: most timers never are */
     bool armed;
-    bool immediate; /* on the short list: runs once due_ms is reached, no timerfd */
+    bool immediate;  /* on the short list: runs once due_ms is reached, no timerfd */
+    bool after_wait; /* ...or before anything else the loop calls (arm_after_wait) */
     uint64_t due_ms;
     loop_timer_cb cb;
     void *data;
@@ -48,6 +49,7 @@ struct loop {
     struct watch *watches;
     struct loop_timer *immediate[LOOP_IMMEDIATE_MAX];
     size_t nimmediate;
+    size_t nafter_wait; /* how many of them are after_wait */
 };
 
 uint64_t loop_now_ms(void)
@@ -192,6 +194,10 @@ static int timer_set(struct loop_timer *t, uint64_t delay_ns)
 
 static void immediate_remove(struct loop *loop, struct loop_timer *t)
 {
+    if (t->after_wait) {
+        t->after_wait = false;
+        loop->nafter_wait--;
+    }
     for (size_t i = 0; i < loop->nimmediate; i++) {
         if (loop->immediate[i] == t) {
             loop->immediate[i] = loop->immediate[--loop->nimmediate];
@@ -216,6 +222,18 @@ int loop_timer_arm_by_wait(struct loop_timer *t, uint64_t delay_ms)
     if (t->loop->nimmediate >= LOOP_IMMEDIATE_MAX)
         return loop_timer_arm(t, delay_ms);
     arm_on_short_list(t, delay_ms);
+    return 0;
+}
+
+int loop_timer_arm_after_wait(struct loop_timer *t, uint64_t max_ms)
+{
+    loop_timer_disarm(t);
+    if (t->loop->nimmediate >= LOOP_IMMEDIATE_MAX)
+        return -1; /* a timerfd could not keep the promise of going first */
+    /* 0 would be due at the end of this very turn, before any wait. */
+    arm_on_short_list(t, max_ms ? max_ms : 1);
+    t->after_wait = true;
+    t->loop->nafter_wait++;
     return 0;
 }
 
@@ -273,20 +291,18 @@ void loop_timer_free(struct loop_timer *t)
     free(t);
 }
 
-/* Each immediate timer is taken off the list before its callback, which may
- * arm it (or others) again for the turn after. */
-static void run_immediate(struct loop *loop)
+static void run_after_wait(struct loop *loop);
+
+/* Runs the timers in due[0..n). Each is taken off the short list before its
+ * callback, which may arm it (or others) again for the turn after; what one
+ * of them puts off with arm_after_wait still goes before the next, unless
+ * they are themselves such timers (after_wait). */
+static void run_short_list(struct loop *loop, struct loop_timer **due, size_t n, bool after_wait)
 {
-    if (loop->nimmediate == 0)
-        return; /* no clock read on the way back to sleep */
-    uint64_t now = loop_now_ms();
-    size_t n = 0;
-    struct loop_timer *due[LOOP_IMMEDIATE_MAX] = {NULL};
-    for (size_t i = 0; i < loop->nimmediate; i++)
-        if (loop->immediate[i]->due_ms <= now)
-            due[n++] = loop->immediate[i];
     for (size_t i = 0; i < n; i++) {
         struct loop_timer *t = due[i];
+        if (!after_wait)
+            run_after_wait(loop);
         /* An earlier callback may have disarmed or freed it (freeing disarms):
          * only a timer still on the list is run, and t is compared, not read. */
         bool still = false;
@@ -303,20 +319,52 @@ static void run_immediate(struct loop *loop)
     }
 }
 
+/* What arm_after_wait put off runs now: the loop has waited since, or is
+ * about to call something else. */
+static void run_after_wait(struct loop *loop)
+{
+    if (loop->nafter_wait == 0)
+        return;
+    size_t n = 0;
+    struct loop_timer *due[LOOP_IMMEDIATE_MAX] = {NULL};
+    for (size_t i = 0; i < loop->nimmediate; i++)
+        if (loop->immediate[i]->after_wait)
+            due[n++] = loop->immediate[i];
+    run_short_list(loop, due, n, true);
+}
+
+/* The short list's timers whose time has come. */
+static void run_immediate(struct loop *loop)
+{
+    if (loop->nimmediate == 0)
+        return; /* no clock read on the way back to sleep */
+    uint64_t now = loop_now_ms();
+    size_t n = 0;
+    struct loop_timer *due[LOOP_IMMEDIATE_MAX] = {NULL};
+    for (size_t i = 0; i < loop->nimmediate; i++)
+        if (!loop->immediate[i]->after_wait && loop->immediate[i]->due_ms <= now)
+            due[n++] = loop->immediate[i];
+    run_short_list(loop, due, n, false);
+}
+
 /* -1 (forever) with nothing on the short list, else the milliseconds until the
- * first of it is due. */
+ * first of it is due; at least 1 for an after_wait timer, which is there to
+ * let the CPU go. */
 static int wait_timeout_ms(const struct loop *loop)
 {
     if (loop->nimmediate == 0)
         return -1;
-    uint64_t first = UINT64_MAX;
-    for (size_t i = 0; i < loop->nimmediate; i++)
-        if (loop->immediate[i]->due_ms < first)
-            first = loop->immediate[i]->due_ms;
     uint64_t now = loop_now_ms();
-    if (first <= now)
-        return 0;
-    return first - now > INT_MAX ? INT_MAX : (int)(first - now);
+    uint64_t wait = UINT64_MAX;
+    for (size_t i = 0; i < loop->nimmediate; i++) {
+        const struct loop_timer *t = loop->immediate[i];
+        uint64_t left = t->due_ms > now ? t->due_ms - now : 0;
+        if (t->after_wait && left == 0)
+            left = 1;
+        if (left < wait)
+            wait = left;
+    }
+    return wait > INT_MAX ? INT_MAX : (int)wait;
 }
 
 /* On the forwarding path (UTIL_HOT in util.h). */
@@ -336,9 +384,12 @@ UTIL_HOT static int dispatch_once(struct loop *loop)
     }
     for (long i = 0; i < n; i++) {
         struct watch *w = events[i].data.ptr;
+        run_after_wait(loop); /* armed before the wait, or by the last callback */
         if (w && w->fd >= 0)
             w->cb(loop, w->fd, events[i].events, w->data);
     }
+    if (n == 0)
+        run_after_wait(loop); /* the wait timed out */
     free_deleted_watches(loop);
     if (!loop->stopping)
         run_immediate(loop);

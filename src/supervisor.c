@@ -46,6 +46,9 @@
 #define DESC_MAX 1024
 /* From the first start to the state directory's making (see on_state_dir_due). */
 #define STATE_DIR_DELAY_MS 10
+/* At most this long after a forwarded SIGTERM/SIGINT, its log line, status.json
+ * and grace timer (see take_stop_request). */
+#define STOP_REQUEST_DELAY_MAX_MS 1
 #define SIGNALS_PER_TURN 64
 /* How often a restart looks again at an old group that SIGKILL has been sent
  * to: its last members may die as zombies of a parent outside the group,
@@ -121,10 +124,12 @@ struct supervisor {
     int stop_signal; /* the signal that asked resil-init to stop, 0 before */
     int stop_target; /* what it is forwarded as (after -r) */
     bool app_killed_after_grace;
+    bool stop_request_pending;  /* forwarded, the rest put off: stop_request_timer */
     char stop_desc[DESC_MAX];   /* why resil-init stopped the app, for the reason line */
     uint64_t grace_deadline_ms; /* 0: no stop under way; else when SIGKILL comes */
     struct loop_timer *delay_timer;
     struct loop_timer *grace_timer;
+    struct loop_timer *stop_request_timer;
 
     /* the plan: what follows the run that is ending */
     bool restart_planned;
@@ -878,14 +883,49 @@ static void reap_children(struct supervisor *sup)
 
 /* --- signals --- */
 
-/* The kill() first; the log line, status.json and the grace timer after it. */
-UTIL_HOT static void forward_stop(struct supervisor *sup)
+static void log_forwarding(struct supervisor *sup)
 {
-    begin_stop(sup, STOP_SIGNAL, sup->stop_target, sup->cfg->single_child);
     char grace[32];
     format_grace(sup, grace, sizeof grace);
     log_info("received SIG%s: forwarding SIG%s to the app, %s grace before SIGKILL",
              sig_name(sup->stop_signal), sig_name(sup->stop_target), grace);
+}
+
+/* The kill() first; the log line, status.json and the grace timer after it. */
+static void forward_stop(struct supervisor *sup)
+{
+    begin_stop(sup, STOP_SIGNAL, sup->stop_target, sup->cfg->single_child);
+    log_forwarding(sup);
+}
+
+/* After a stop request's kill(): its log line, the phase (grace timer,
+ * status.json) and the answer to a restart someone waits for. */
+static void take_stop_request(struct supervisor *sup)
+{
+    sup->stop_request_pending = false;
+    loop_timer_disarm(sup->stop_request_timer);
+    log_forwarding(sup);
+    control_restart_done(sup->control, false, "resil-init is stopping");
+    on_event(sup, SUP_EVENT_STOP_REQUEST);
+}
+
+static void on_stop_request_due(struct loop *loop, struct loop_timer *timer, void *data)
+{
+    (void)loop;
+    (void)timer;
+    take_stop_request(data);
+}
+
+/* The common stop: SIGTERM to a running app with no --stop-delay. The app,
+ * runnable now, should have the CPU before resil-init writes a line or a
+ * file (which on a busy or a shared core it would wait for): the rest waits
+ * for the loop's next wait, and comes before anything else it brings. */
+UTIL_HOT static void forward_running_stop(struct supervisor *sup)
+{
+    begin_stop(sup, STOP_SIGNAL, sup->stop_target, sup->cfg->single_child);
+    sup->stop_request_pending = true;
+    if (loop_timer_arm_after_wait(sup->stop_request_timer, STOP_REQUEST_DELAY_MAX_MS) < 0)
+        take_stop_request(sup);
 }
 
 static void on_delay_over(struct loop *loop, struct loop_timer *timer, void *data)
@@ -897,6 +937,14 @@ static void on_delay_over(struct loop *loop, struct loop_timer *timer, void *dat
     on_event(sup, SUP_EVENT_DELAY_OVER);
 }
 
+static void announce_stop_delay(struct supervisor *sup, int sig)
+{
+    char delay[32];
+    config_format_duration(delay, sizeof delay, sup->cfg->stop_delay_ms);
+    log_info("received SIG%s: draining for %s before forwarding it (a second one ends the delay)",
+             sig_name(sig), delay);
+}
+
 UTIL_HOT static void handle_stop_signal(struct supervisor *sup, int sig, int target)
 {
     bool first = !sup->stop_signal;
@@ -906,15 +954,11 @@ UTIL_HOT static void handle_stop_signal(struct supervisor *sup, int sig, int tar
     }
     switch (sup->phase) {
     case SUP_PHASE_RUNNING:
-        if (sup->cfg->stop_delay_ms) {
-            char delay[32];
-            config_format_duration(delay, sizeof delay, sup->cfg->stop_delay_ms);
-            log_info("received SIG%s: draining for %s before forwarding it (a second one ends "
-                     "the delay)",
-                     sig_name(sig), delay);
-        } else {
-            forward_stop(sup);
+        if (!sup->cfg->stop_delay_ms) {
+            forward_running_stop(sup);
+            return;
         }
+        announce_stop_delay(sup, sig);
         break;
     case SUP_PHASE_DRAINING:
         log_info("received SIG%s again: ending the stop delay", sig_name(sig));
@@ -950,6 +994,10 @@ UTIL_HOT static void handle_stop_signal(struct supervisor *sup, int sig, int tar
 
 UTIL_HOT static void handle_signal(struct supervisor *sup, int sig)
 {
+    /* A stop forwarded earlier in this batch is taken in full first: the
+     * app's exit, say, must find the phase it set. */
+    if (sup->stop_request_pending)
+        take_stop_request(sup);
     if (sig == SIGCHLD) {
         reap_children(sup);
         return;
@@ -1276,7 +1324,9 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
     sup->backoff_timer = loop_timer_new(sup->loop, on_backoff_done, sup);
     sup->delay_timer = loop_timer_new(sup->loop, on_delay_over, sup);
     sup->state_dir_timer = loop_timer_new(sup->loop, on_state_dir_due, sup);
-    if (!sup->grace_timer || !sup->backoff_timer || !sup->delay_timer || !sup->state_dir_timer) {
+    sup->stop_request_timer = loop_timer_new(sup->loop, on_stop_request_due, sup);
+    if (!sup->grace_timer || !sup->backoff_timer || !sup->delay_timer || !sup->state_dir_timer ||
+        !sup->stop_request_timer) {
         plan_exit(sup, 70, "resil-init failed to set up: timers: %s", strerror(errno));
         return 70;
     }
@@ -1305,6 +1355,7 @@ static void teardown(struct supervisor *sup)
     loop_timer_free(sup->backoff_timer);
     loop_timer_free(sup->delay_timer);
     loop_timer_free(sup->state_dir_timer);
+    loop_timer_free(sup->stop_request_timer);
     child_release(&sup->app);
     signals_free(sup->signals);
     loop_free(sup->loop);

@@ -29,6 +29,13 @@ int loop_timer_arm(struct loop_timer *timer, uint64_t delay_ms);
 /* The same without a timerfd, timed by epoll_wait's timeout alone (to the
  * millisecond): for a one-shot delay that costs no system call to set. */
 int loop_timer_arm_by_wait(struct loop_timer *timer, uint64_t delay_ms);
+/* Work put off until the loop has waited once, so that a process just woken
+ * (the app, after a forwarded signal) gets the CPU first, yet done before the
+ * loop calls anything else: right after the next wait ends (an event, or
+ * max_ms at the latest; 0 counts as 1), or sooner, just before another
+ * callback of the same turn. No system call; -1 when the short list is full
+ * (the caller does the work at once then). */
+int loop_timer_arm_after_wait(struct loop_timer *timer, uint64_t max_ms);
 void loop_timer_disarm(struct loop_timer *timer);
 bool loop_timer_armed(const struct loop_timer *timer);
 void loop_timer_free(struct loop_timer *timer);

@@ -144,6 +144,54 @@ def test_a_forwarded_signal_is_the_first_thing_resil_init_acts_on(tmp_path, case
             f"{[c[0] for c in calls[at[0] + 1:at[0] + 12]]}")
 
 
+STOP_ENDS = {
+    # name: (--on-stop of the app, what ends resil-init's wait after the kill)
+    "app-exits": ("exit0", "the app's exit"),
+    "app-ignores": ("ignore", "the wait's 1 ms timeout"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STOP_ENDS))
+def test_after_forwarding_sigterm_resil_init_waits_before_its_bookkeeping(tmp_path, case):
+    """After the kill() that forwards SIGTERM, resil-init gives the CPU to the
+    app: it waits in epoll before its log line, status.json or grace timer
+    (none of which may come between the kill and that wait). They come all
+    the same: the line is logged, status.json says "stopping", and the grace
+    still ends an app that ignores SIGTERM."""
+    require_bin()
+    require_strace()
+    require_pidns()
+    on_stop, _ = STOP_ENDS[case]
+    log, ready, state = tmp_path / "app.log", tmp_path / "app.ready", tmp_path / "state"
+    cmd = [*prog("sigrecorder.py"), "--log", log, "--ready", ready, "--on-stop", on_stop]
+    run = TracedInit(["--state-dir", str(state), "--grace", "2s", "--", *cmd], pid1=True,
+                     outdir=tmp_path)
+    try:
+        wait_file(ready, timeout=30)
+        wait_file(state / "status.json", timeout=30)
+        run.signal(signal.SIGTERM)
+        if on_stop == "ignore":
+            wait_for(lambda: json.loads((state / "status.json").read_text())["app"]["state"] == "stopping",
+                     30, 'status.json to say "stopping"')
+        code = run.wait(timeout=30)
+        calls = run.resil_calls()
+    finally:
+        run.cleanup()
+    assert code == (0 if on_stop == "exit0" else 137), run.stderr_text()
+    assert "received SIGTERM: forwarding SIGTERM to the app" in run.stderr_text()
+    names = [c[0] for c in calls]
+    kill = next(i for i, (name, args, _) in enumerate(calls)
+                if name == "kill" and args.endswith("SIGTERM"))
+    wait = next((i for i in range(kill + 1, len(calls))
+                 if names[i].startswith("epoll_") and "wait" in names[i]), None)
+    assert wait is not None, f"no wait after the kill: {names[kill:]}"
+    between = names[kill + 1:wait]
+    assert all(n in ("kill", "sched_yield", "read", "clock_gettime") for n in between), (
+        f"between the kill() and the next wait, resil-init did {between}")
+    waited = calls[wait]
+    assert waited[1].split(", ")[3] != "0", f"that wait did not wait: {waited}"
+
+
 def ctxsw(pid):
     """(voluntary, nonvoluntary) context switches of pid."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -295,6 +296,170 @@ static void stop_before_run_ends_the_next_run(void **state)
     loop_free(loop);
 }
 
+/* --- loop_timer_arm_after_wait --- */
+
+struct order {
+    char seen[16];
+    int n;
+    struct loop_timer *after;   /* armed after_wait by the first callback */
+    struct loop_timer *at_once; /* armed with delay 0 by it, when set */
+    struct loop_timer *next;    /* armed 50 ms (a timerfd) by it, when set */
+    uint64_t after_ran_ms;
+    int stop_after; /* stop the loop once this many are seen */
+};
+
+static void note(struct loop *loop, struct order *o, char what)
+{
+    o->seen[o->n++] = what;
+    if (o->n >= o->stop_after)
+        loop_stop(loop);
+}
+
+static void after_wait_ran(struct loop *loop, struct loop_timer *t, void *data)
+{
+    (void)t;
+    struct order *o = data;
+    o->after_ran_ms = loop_now_ms();
+    note(loop, o, 'T');
+}
+
+static void next_ran(struct loop *loop, struct loop_timer *t, void *data)
+{
+    (void)t;
+    note(loop, data, 'N');
+}
+
+static void at_once_ran(struct loop *loop, struct loop_timer *t, void *data)
+{
+    (void)t;
+    note(loop, data, 'U');
+}
+
+/* The first readable pipe puts work off; the others just note themselves. */
+static void on_pipe(struct loop *loop, int fd, uint32_t events, void *data)
+{
+    (void)events;
+    struct order *o = data;
+    char buf[8];
+    assert_true(read(fd, buf, sizeof buf) > 0);
+    bool first = o->n == 0;
+    note(loop, o, first ? 'A' : 'B');
+    if (!first)
+        return;
+    assert_int_equal(loop_timer_arm_after_wait(o->after, 1000), 0);
+    if (o->at_once)
+        loop_timer_arm(o->at_once, 0);
+    if (o->next)
+        assert_int_equal(loop_timer_arm(o->next, 50), 0);
+}
+
+/* What a callback puts off runs once the loop has waited, not at the end of
+ * that turn: 50 ms later here, when a timer ends the wait, and before that
+ * timer's callback (well before the 1 s limit). */
+static void after_wait_work_goes_before_the_next_event(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    int first[2];
+    assert_int_equal(pipe(first), 0);
+    struct order o = {.stop_after = 3};
+    o.after = loop_timer_new(loop, after_wait_ran, &o);
+    o.next = loop_timer_new(loop, next_ran, &o);
+    assert_int_equal(loop_add_fd(loop, first[0], EPOLLIN, on_pipe, &o), 0);
+    assert_int_equal(write(first[1], "x", 1), 1);
+    uint64_t start = loop_now_ms();
+    assert_int_equal(loop_run(loop), 0);
+    assert_int_equal(o.n, 3);
+    assert_memory_equal(o.seen, "ATN", 3);
+    assert_true(o.after_ran_ms - start >= 50);
+    assert_true(o.after_ran_ms - start < 1000);
+    assert_false(loop_timer_armed(o.after));
+    loop_timer_free(o.after);
+    loop_timer_free(o.next);
+    loop_free(loop);
+    close(first[0]);
+    close(first[1]);
+}
+
+/* With nothing to wake the loop, the work runs after max_ms, and not sooner. */
+static void after_wait_work_runs_after_max_ms_when_nothing_comes(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    struct counter c = {0};
+    struct loop_timer *t = loop_timer_new(loop, count_and_stop, &c);
+    int before = open_fds();
+    uint64_t start = loop_now_ms();
+    assert_int_equal(loop_timer_arm_after_wait(t, 30), 0);
+    assert_true(loop_timer_armed(t));
+    assert_int_equal(open_fds(), before);
+    assert_int_equal(loop_run(loop), 0);
+    assert_int_equal(c.fired, 1);
+    assert_true(loop_now_ms() - start >= 30);
+    loop_timer_free(t);
+    loop_free(loop);
+}
+
+/* Two events in one batch: the work the first puts off goes before the
+ * second's callback, and so before a timer due at the end of that turn. */
+static void after_wait_work_goes_before_the_rest_of_the_turn(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    int a[2], b[2];
+    assert_int_equal(pipe(a), 0);
+    assert_int_equal(pipe(b), 0);
+    struct order o = {.stop_after = 4};
+    o.after = loop_timer_new(loop, after_wait_ran, &o);
+    o.at_once = loop_timer_new(loop, at_once_ran, &o);
+    assert_int_equal(loop_add_fd(loop, a[0], EPOLLIN, on_pipe, &o), 0);
+    assert_int_equal(loop_add_fd(loop, b[0], EPOLLIN, on_pipe, &o), 0);
+    assert_int_equal(write(a[1], "x", 1), 1);
+    assert_int_equal(write(b[1], "x", 1), 1);
+    assert_int_equal(loop_run(loop), 0);
+    assert_int_equal(o.n, 4);
+    assert_memory_equal(o.seen, "ATBU", 4);
+    loop_timer_free(o.after);
+    loop_timer_free(o.at_once);
+    loop_free(loop);
+    for (int i = 0; i < 2; i++) {
+        close(a[i]);
+        close(b[i]);
+    }
+}
+
+/* With the short list full the promise cannot be kept: -1, nothing armed
+ * (the caller does the work at once); disarmed or freed, it never runs. */
+static void after_wait_work_is_refused_when_the_list_is_full_and_can_be_dropped(void **state)
+{
+    (void)state;
+    struct loop *loop = loop_new();
+    struct counter never = {0}, stopper = {0};
+    struct loop_timer *fill[16];
+    for (int i = 0; i < 16; i++) {
+        fill[i] = loop_timer_new(loop, count_and_stop, &never);
+        assert_int_equal(loop_timer_arm_by_wait(fill[i], 60000), 0);
+    }
+    struct loop_timer *t = loop_timer_new(loop, count_and_stop, &never);
+    assert_int_equal(loop_timer_arm_after_wait(t, 5), -1);
+    assert_false(loop_timer_armed(t));
+    for (int i = 0; i < 16; i++)
+        loop_timer_free(fill[i]);
+    struct loop_timer *gone = loop_timer_new(loop, count_and_stop, &never);
+    assert_int_equal(loop_timer_arm_after_wait(t, 5), 0);
+    assert_int_equal(loop_timer_arm_after_wait(gone, 5), 0);
+    loop_timer_disarm(t);
+    loop_timer_free(gone);
+    struct loop_timer *stop = loop_timer_new(loop, count_and_stop, &stopper);
+    loop_timer_arm_by_wait(stop, 40);
+    assert_int_equal(loop_run(loop), 0);
+    assert_int_equal(never.fired, 0);
+    assert_int_equal(stopper.fired, 1);
+    loop_timer_free(t);
+    loop_timer_free(stop);
+    loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +474,10 @@ int main(void)
         cmocka_unit_test(deleting_a_watch_during_dispatch_is_safe),
         cmocka_unit_test(immediate_timers_run_next_turn),
         cmocka_unit_test(freeing_an_armed_immediate_timer_is_safe),
+        cmocka_unit_test(after_wait_work_goes_before_the_next_event),
+        cmocka_unit_test(after_wait_work_runs_after_max_ms_when_nothing_comes),
+        cmocka_unit_test(after_wait_work_goes_before_the_rest_of_the_turn),
+        cmocka_unit_test(after_wait_work_is_refused_when_the_list_is_full_and_can_be_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
