@@ -1352,7 +1352,8 @@ HEADLINE = [
     ("SIGTERM forwarding overhead, PID 1", "≤ 1.00×",
      "median of {sigterm_n} fresh runs of `unshare --pid --fork --kill-child --mount-proc "
      "INIT -- sigapp.py --term`: the bench's kill(SIGTERM) to the init → the app's "
-     "sigwaitinfo() return (CLOCK_MONOTONIC), minus the same with the app itself as PID 1",
+     "sigwaitinfo() return (CLOCK_MONOTONIC; the app has run that path once before), minus "
+     "the same with the app itself as PID 1",
      lambda raw, n: raw.get("sigterm_pid1", {}).get("overhead_us", {}).get(n), "µs"),
     ("start-up overhead, `-- /bin/true` as PID 1", "≤ 0.80×",
      "median of {startup_n} posix_spawn + waitpid of `unshare … INIT -- /bin/true`, minus "
