@@ -358,6 +358,32 @@ def section_sigterm(ctx: Ctx) -> None:
                 f"alone as PID 1 (median of {n} fresh runs)", over, "µs", 0,
                 note=f"app alone as PID 1: {base:.0f} µs" if base is not None else ""))
     ctx.raw["sigterm_pid1"] = {"app_alone_us": base, "median_us": meds, "overhead_us": over}
+    by_name = {c.name: [t for t in res[i] if t is not None] for i, c in enumerate(items[1:], 1)}
+    a, b = HEADLINE_PAIR
+    if a in by_name and b in by_name:
+        ctx.raw["sigterm_pid1"]["ratio_interval_95"] = overhead_ratio_interval(
+            by_name[a], by_name[b], base_runs)
+
+
+def overhead_ratio_interval(runs_a: list, runs_b: list, base_runs: list,
+                            resamples: int = 2000) -> Optional[list]:
+    """95% bootstrap interval of (median(a) - median(base)) / (median(b) -
+    median(base)): how far the ratio of two overheads could move on another
+    day's samples of the same machine. Each list is resampled on its own (the
+    runs are independent fresh processes); seeded, so a run is reproducible."""
+    if not runs_a or not runs_b or not base_runs:
+        return None
+    rng = random.Random(29)
+    ratios = []
+    for _ in range(resamples):
+        base = median(rng.choices(base_runs, k=len(base_runs)))
+        over_b = median(rng.choices(runs_b, k=len(runs_b))) - base
+        if over_b > 0:
+            ratios.append((median(rng.choices(runs_a, k=len(runs_a))) - base) / over_b)
+    if len(ratios) < resamples // 2:
+        return None
+    ratios.sort()
+    return [ratios[int(0.025 * (len(ratios) - 1))], ratios[int(0.975 * (len(ratios) - 1))]]
 
 
 # --------------------------------------------------------------------------
@@ -1347,22 +1373,24 @@ RATIO_COLS = [  # (header, resil candidate, peer)
 
 
 # The three figures of an init's everyday job (issue 10), printed first:
-# (figure, target for resil-init-static ÷ tini-static, method, value getter)
+# (figure, target for resil-init-static ÷ tini-static, method, value getter, unit,
+#  getter of the ratio's 95% interval or None)
 HEADLINE = [
     ("SIGTERM forwarding overhead, PID 1", "≤ 1.00×",
      "median of {sigterm_n} fresh runs of `unshare --pid --fork --kill-child --mount-proc "
      "INIT -- sigapp.py --term`: the bench's kill(SIGTERM) to the init → the app's "
      "sigwaitinfo() return (CLOCK_MONOTONIC; the app has run that path once before), minus "
      "the same with the app itself as PID 1",
-     lambda raw, n: raw.get("sigterm_pid1", {}).get("overhead_us", {}).get(n), "µs"),
+     lambda raw, n: raw.get("sigterm_pid1", {}).get("overhead_us", {}).get(n), "µs",
+     lambda raw: raw.get("sigterm_pid1", {}).get("ratio_interval_95")),
     ("start-up overhead, `-- /bin/true` as PID 1", "≤ 0.80×",
      "median of {startup_n} posix_spawn + waitpid of `unshare … INIT -- /bin/true`, minus "
      "`unshare … /bin/true` alone; interleaved, 10 warm-up rounds",
-     lambda raw, n: raw.get("startup_pid1", {}).get("overhead_us", {}).get(n), "µs"),
+     lambda raw, n: raw.get("startup_pid1", {}).get("overhead_us", {}).get(n), "µs", None),
     ("idle context switches in 10 s, PID 1", "0 (absolute)",
      "voluntary + nonvoluntary ctxsw of the init (/proc/PID/status) over {idle_s} s, from 1 s "
      "after the app (`sleep 60`) started; no health check, no memory option",
-     lambda raw, n: raw.get("idle", {}).get(f"{n}/pid1", {}).get("wakeups"), ""),
+     lambda raw, n: raw.get("idle", {}).get(f"{n}/pid1", {}).get("wakeups"), "", None),
 ]
 HEADLINE_PAIR = ("resil-init-static", "tini-static")
 
@@ -1372,14 +1400,17 @@ def render_headline(ctx: Ctx) -> list:
     out = [f"**{a} against {b}** (the targets of issue 10; resil-init runs with its defaults, "
            "including its own choice of state dir):", "",
            f"| figure | {a} | {b} | ratio | target | method |", "|---|---:|---:|---:|---|---|"]
-    for figure, target, method, get, unit in HEADLINE:
+    for figure, target, method, get, unit, interval_of in HEADLINE:
         va, vb = get(ctx.raw, a), get(ctx.raw, b)
+        interval = interval_of(ctx.raw) if interval_of else None
+        shown = fmt_ratio(ratio(va, vb))
+        if interval:
+            shown += f" (95% bootstrap interval {interval[0]:.2f}–{interval[1]:.2f}×)"
         cells = [fmt_num(v, unit) if v is not None else "not measured" for v in (va, vb)]
         method = method.format(sigterm_n=env_int("BENCH_SIGTERM_N", 40),
                                startup_n=env_int("BENCH_STARTUP_N", 200),
                                idle_s=env_int("BENCH_IDLE_S", 10))
-        out.append(f"| {figure} | {cells[0]} | {cells[1]} | {fmt_ratio(ratio(va, vb))} | "
-                   f"{target} | {method} |")
+        out.append(f"| {figure} | {cells[0]} | {cells[1]} | {shown} | {target} | {method} |")
     out.append("")
     return out
 
