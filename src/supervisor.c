@@ -124,7 +124,9 @@ struct supervisor {
     int stop_signal; /* the signal that asked resil-init to stop, 0 before */
     int stop_target; /* what it is forwarded as (after -r) */
     bool app_killed_after_grace;
-    bool stop_request_pending;  /* forwarded, the rest put off: stop_request_timer */
+    /* Forwarded, the rest put off (stop_request_timer). A flag beside the
+     * timer's own state: the forwarding path reads no heap for it. */
+    bool stop_request_pending;
     char stop_desc[DESC_MAX];   /* why resil-init stopped the app, for the reason line */
     uint64_t grace_deadline_ms; /* 0: no stop under way; else when SIGKILL comes */
     struct loop_timer *delay_timer;
