@@ -900,15 +900,21 @@ static void forward_stop(struct supervisor *sup)
     log_forwarding(sup);
 }
 
-/* After a stop request's kill(): its log line, the phase (grace timer,
- * status.json) and the answer to a restart someone waits for. */
+/* The phase (grace timer, status.json) a stop request moves to, and the
+ * answer to a restart someone waits for, which will not come. */
+static void accept_stop_request(struct supervisor *sup)
+{
+    control_restart_done(sup->control, false, "resil-init is stopping");
+    on_event(sup, SUP_EVENT_STOP_REQUEST);
+}
+
+/* After a stop request's kill(): its log line, then the rest. */
 static void take_stop_request(struct supervisor *sup)
 {
     sup->stop_request_pending = false;
     loop_timer_disarm(sup->stop_request_timer);
     log_forwarding(sup);
-    control_restart_done(sup->control, false, "resil-init is stopping");
-    on_event(sup, SUP_EVENT_STOP_REQUEST);
+    accept_stop_request(sup);
 }
 
 static void on_stop_request_due(struct loop *loop, struct loop_timer *timer, void *data)
@@ -989,9 +995,7 @@ UTIL_HOT static void handle_stop_signal(struct supervisor *sup, int sig, int tar
     case SUP_PHASE_DONE:
         return;
     }
-    /* A restart someone waits for will not come. */
-    control_restart_done(sup->control, false, "resil-init is stopping");
-    on_event(sup, SUP_EVENT_STOP_REQUEST);
+    accept_stop_request(sup);
 }
 
 UTIL_HOT static void handle_signal(struct supervisor *sup, int sig)
