@@ -105,24 +105,32 @@ static void a_timer_takes_a_descriptor_only_when_armed_with_a_delay(void **state
     loop_free(loop);
 }
 
-/* loop_timer_arm_by_wait: the delay is kept, and no descriptor is made for it. */
-static void a_timer_armed_by_wait_runs_out_without_a_descriptor(void **state)
+/* A timer armed by `arm` with nothing else in the loop: it runs once, no
+ * sooner than delay_ms, and no descriptor is made for it. */
+static void check_runs_once_after_without_a_descriptor(int (*arm)(struct loop_timer *, uint64_t),
+                                                       uint64_t delay_ms)
 {
-    (void)state;
     struct loop *loop = loop_new();
     struct counter c = {0};
     struct loop_timer *t = loop_timer_new(loop, count_and_stop, &c);
     int before = open_fds();
     uint64_t start = loop_now_ms();
-    assert_int_equal(loop_timer_arm_by_wait(t, 40), 0);
+    assert_int_equal(arm(t, delay_ms), 0);
     assert_true(loop_timer_armed(t));
     assert_int_equal(open_fds(), before);
     assert_int_equal(loop_run(loop), 0);
     assert_int_equal(c.fired, 1);
-    assert_true(loop_now_ms() - start >= 40);
+    assert_true(loop_now_ms() - start >= delay_ms);
     assert_false(loop_timer_armed(t));
     loop_timer_free(t);
     loop_free(loop);
+}
+
+/* loop_timer_arm_by_wait: the delay is kept, and no descriptor is made for it. */
+static void a_timer_armed_by_wait_runs_out_without_a_descriptor(void **state)
+{
+    (void)state;
+    check_runs_once_after_without_a_descriptor(loop_timer_arm_by_wait, 40);
 }
 
 /* Disarmed before it is due, it never fires; freeing it armed is safe. */
@@ -385,19 +393,7 @@ static void after_wait_work_goes_before_the_next_event(void **state)
 static void after_wait_work_runs_after_max_ms_when_nothing_comes(void **state)
 {
     (void)state;
-    struct loop *loop = loop_new();
-    struct counter c = {0};
-    struct loop_timer *t = loop_timer_new(loop, count_and_stop, &c);
-    int before = open_fds();
-    uint64_t start = loop_now_ms();
-    assert_int_equal(loop_timer_arm_after_wait(t, 30), 0);
-    assert_true(loop_timer_armed(t));
-    assert_int_equal(open_fds(), before);
-    assert_int_equal(loop_run(loop), 0);
-    assert_int_equal(c.fired, 1);
-    assert_true(loop_now_ms() - start >= 30);
-    loop_timer_free(t);
-    loop_free(loop);
+    check_runs_once_after_without_a_descriptor(loop_timer_arm_after_wait, 30);
 }
 
 /* Two events in one batch: the work the first puts off goes before the
