@@ -186,8 +186,10 @@ chmod 0755 "$IMG/init" "$IMG/scen/report-env.sh"
 log "initramfs: ${OUT#"$ROOT"/}/initrd.gz ($(wc -c <"$OUT/initrd.gz" | tr -d ' ') bytes)"
 
 # --- 4. boot -----------------------------------------------------------------
-ACCEL=tcg
-[ -w /dev/kvm ] && ACCEL=kvm:tcg
+# TCG by default: on a nested host a /dev/kvm can be present and writable
+# yet hang the guest before its first console line (kvm-pvm did, 2026-12-02),
+# which only the timeout ends. RESIL_CGROUP2_ACCEL=kvm:tcg asks for KVM.
+ACCEL=${RESIL_CGROUP2_ACCEL:-tcg}
 log "booting $KPKG under qemu ($ACCEL, 512 MiB, timeout ${TIMEOUT}s): $CMDLINE"
 CONSOLE=$OUT/console.log
 echo '----- VM console -----------------------------------------------------------'
