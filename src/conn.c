@@ -289,7 +289,7 @@ struct conn_server *conn_server_new(struct loop *loop, int listen_fd,
     s->timer = s->slots ? loop_timer_new(loop, on_timer, s) : NULL;
     int flags = fcntl(listen_fd, F_GETFL);
     if (!s->timer || flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
-        loop_add_fd(loop, listen_fd, EPOLLIN, on_listener, s) < 0) {
+        loop_add_listener(loop, listen_fd, on_listener, s) < 0) {
         int saved = errno;
         loop_timer_free(s->timer);
         free(s->slots);

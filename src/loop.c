@@ -1,14 +1,21 @@
 /* The event loop: the epoll set, its file descriptors and timers, and the
  * monotonic clock. Every source is a file descriptor in one epoll set; timers are
- * timerfds, so an idle resil-init sits in epoll_wait with no timeout at all.
+ * timerfds, so an idle resil-init waits with no timeout at all.
  * A timer whose timerfd cannot be had (no descriptor left) is kept on the short
  * list instead and timed by epoll_wait's own timeout: a grace or backoff must
- * run out even when the process is out of descriptors. */
+ * run out even when the process is out of descriptors.
+ * While nothing but a signal can end the wait (the signalfd aside, only
+ * listeners, which the kernel makes raise a signal, and no timerfd armed),
+ * the loop waits in sigtimedwait instead: the same events, one wake-up
+ * path shorter for the signal a platform sends to stop the app. */
+#define _GNU_SOURCE /* F_SETSIG */
 #include "resil/loop.h"
 #include "resil/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -22,6 +29,9 @@
 
 struct watch {
     int fd; /* -1 once deleted; freed after the current batch */
+    uint32_t events;
+    bool listener;      /* loop_add_listener: may be told by the I/O signal */
+    bool signal_driven; /* ...and is (F_SETSIG done) */
     loop_fd_cb cb;
     void *data;
     struct watch *next;
@@ -50,6 +60,14 @@ struct loop {
     struct loop_timer *immediate[LOOP_IMMEDIATE_MAX];
     size_t nimmediate;
     size_t nafter_wait; /* how many of them are after_wait */
+    struct {            /* loop_set_signal_wait */
+        const sigset_t *set;
+        int fd; /* the signalfd, which the signal wait leaves alone */
+        int io_signo;
+        loop_signal_cb cb;
+        void *data;
+        bool recheck_listeners; /* the I/O signal's queue overflowed: epoll once */
+    } sigwait;
 };
 
 uint64_t loop_now_ms(void)
@@ -64,6 +82,7 @@ struct loop *loop_new(void)
     struct loop *loop = calloc(1, sizeof *loop);
     if (!loop)
         return NULL;
+    loop->sigwait.fd = -1;
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0) {
         free(loop);
@@ -86,6 +105,7 @@ int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb, void 
     if (!w)
         return -1;
     w->fd = fd;
+    w->events = events;
     w->cb = cb;
     w->data = data;
     struct epoll_event ev = {.events = events, .data.ptr = w};
@@ -108,7 +128,46 @@ int loop_mod_fd(struct loop *loop, int fd, uint32_t events)
         return -1;
     }
     struct epoll_event ev = {.events = events, .data.ptr = w};
-    return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+        return -1;
+    w->events = events;
+    return 0;
+}
+
+/* The kernel queues the I/O signal, with the descriptor in si_fd, for each
+ * connection: the signal wait hears of it. A descriptor that refuses stays
+ * on epoll alone, which only costs the signal wait. */
+static void make_signal_driven(struct loop *loop, struct watch *w)
+{
+    int flags = fcntl(w->fd, F_GETFL);
+    if (flags < 0 || fcntl(w->fd, F_SETOWN, getpid()) < 0 ||
+        fcntl(w->fd, F_SETSIG, loop->sigwait.io_signo) < 0 ||
+        fcntl(w->fd, F_SETFL, flags | O_ASYNC) < 0)
+        return;
+    w->signal_driven = true;
+}
+
+int loop_add_listener(struct loop *loop, int fd, loop_fd_cb cb, void *data)
+{
+    if (loop_add_fd(loop, fd, EPOLLIN, cb, data) < 0)
+        return -1;
+    loop->watches->listener = true;
+    if (loop->sigwait.cb)
+        make_signal_driven(loop, loop->watches);
+    return 0;
+}
+
+void loop_set_signal_wait(struct loop *loop, int signal_fd, const sigset_t *set, int io_signo,
+                          loop_signal_cb cb, void *data)
+{
+    loop->sigwait.set = set;
+    loop->sigwait.fd = signal_fd;
+    loop->sigwait.io_signo = io_signo;
+    loop->sigwait.cb = cb;
+    loop->sigwait.data = data;
+    for (struct watch *w = loop->watches; w; w = w->next)
+        if (w->fd >= 0 && w->listener)
+            make_signal_driven(loop, w);
 }
 
 /* The watch itself is freed after the batch being dispatched, which may still
@@ -367,21 +426,92 @@ static int wait_timeout_ms(const struct loop *loop)
     return wait > INT_MAX ? INT_MAX : (int)wait;
 }
 
+/* Whether nothing but a signal (the I/O signal included) can end the wait:
+ * then the loop waits in sigtimedwait, which the kernel wakes straight from
+ * the sender, rather than in epoll on the signalfd, whose wake-up goes through
+ * two wait queues and a read() (bench/results.md). A timerfd disarmed, or
+ * whose timer is on the short list, can never be ready. */
+UTIL_HOT static bool only_signals_can_wake(const struct loop *loop)
+{
+    if (!loop->sigwait.cb || loop->sigwait.recheck_listeners)
+        return false;
+    for (const struct watch *w = loop->watches; w; w = w->next) {
+        if (w->fd < 0 || w->fd == loop->sigwait.fd || w->signal_driven)
+            continue;
+        if (w->cb == timer_fired) {
+            const struct loop_timer *t = w->data;
+            if (!t->armed || t->immediate)
+                continue;
+        }
+        return false;
+    }
+    return true;
+}
+
+/* A kernel's POLL_* code: the I/O signal of a listener, not one sent by kill(). */
+static bool is_io_notice(const struct loop *loop, const siginfo_t *si)
+{
+    return si->si_signo == loop->sigwait.io_signo && si->si_code > 0 && si->si_code <= POLL_HUP;
+}
+
+UTIL_HOT static void take_signal(struct loop *loop, const siginfo_t *si)
+{
+    if (is_io_notice(loop, si)) {
+        struct watch *w = find_watch(loop, si->si_fd);
+        if (w && w->signal_driven && (w->events & EPOLLIN))
+            w->cb(loop, w->fd, EPOLLIN, w->data);
+        return;
+    }
+    if (si->si_signo == SIGIO && si->si_code == SI_KERNEL) {
+        loop->sigwait.recheck_listeners = true; /* which ones: epoll tells */
+        return;
+    }
+    loop->sigwait.cb(loop, si->si_signo, loop->sigwait.data);
+}
+
+UTIL_HOT static int dispatch_signal_wait(struct loop *loop)
+{
+    siginfo_t si;
+#ifdef __clang_analyzer__
+    memset(&si, 0, sizeof si); /* (see dispatch_once) */
+#endif
+    int timeout = wait_timeout_ms(loop);
+    struct timespec ts = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000};
+    long sig = util_sys6(SYS_rt_sigtimedwait, (long)loop->sigwait.set, (long)&si,
+                         timeout < 0 ? 0 : (long)&ts, 8, 0, 0);
+    if (sig < 0 && sig != -EAGAIN) {
+        errno = (int)-sig;
+        return errno == EINTR ? 0 : -1;
+    }
+    run_after_wait(loop);
+    if (sig > 0)
+        take_signal(loop, &si);
+    free_deleted_watches(loop);
+    if (!loop->stopping)
+        run_immediate(loop);
+    return 0;
+}
+
 /* On the forwarding path (UTIL_HOT in util.h). */
 UTIL_HOT static int dispatch_once(struct loop *loop)
 {
+    if (only_signals_can_wake(loop))
+        return dispatch_signal_wait(loop);
     /* No analyzer knows what the kernel writes through the asm: zeroed for
      * them alone, so the real loop pays no memset per turn. */
     struct epoll_event events[LOOP_BATCH];
 #ifdef __clang_analyzer__
     memset(events, 0, sizeof events);
 #endif
-    long n = util_sys6(SYS_epoll_pwait, loop->epfd, (long)events, LOOP_BATCH, wait_timeout_ms(loop),
+    int timeout = loop->sigwait.recheck_listeners ? 0 : wait_timeout_ms(loop);
+    long n = util_sys6(SYS_epoll_pwait, loop->epfd, (long)events, LOOP_BATCH, timeout,
                        0 /* no mask */, 8);
     if (n < 0) {
         errno = (int)-n;
         return errno == EINTR ? 0 : -1;
     }
+    if (n == 0)
+        loop->sigwait.recheck_listeners = false;
     for (long i = 0; i < n; i++) {
         struct watch *w = events[i].data.ptr;
         run_after_wait(loop); /* armed before the wait, or by the last callback */

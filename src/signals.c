@@ -1,8 +1,9 @@
-/* Signal plumbing for PID 1: the signalfd, which signals pass on to the app and
- * as what (-r), and sending them. Blocking plus signalfd rather than handlers: a PID 1
- * without a handler never receives signals from inside its namespace, while a
- * blocked signal is always queued, and reading it in the loop keeps every
- * decision out of async-signal context. */
+/* Signal plumbing for PID 1: the blocked set and its signalfd, which signals
+ * pass on to the app and as what (-r), and sending them. Blocking rather than
+ * handlers: a PID 1 without a handler never receives signals from inside its
+ * namespace, while a blocked signal is always queued, and taking it in the
+ * loop (from the signalfd, or by the loop's own sigtimedwait while nothing
+ * else can wake it) keeps every decision out of async-signal context. */
 #include "resil/signals.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 
 struct signals {
     int fd;
+    sigset_t blocked;
     sigset_t inherited_mask;
     struct sigaction inherited_chld;
     bool chld_changed;
@@ -57,12 +59,11 @@ struct signals *signals_setup(void)
     if (!s)
         return NULL;
     s->fd = -1;
-    sigset_t blocked;
-    fill_blockable(&blocked);
+    fill_blockable(&s->blocked);
     if (sigprocmask(SIG_SETMASK, NULL, &s->inherited_mask) < 0 || ensure_sigchld_default(s) < 0 ||
-        sigprocmask(SIG_BLOCK, &blocked, NULL) < 0)
+        sigprocmask(SIG_BLOCK, &s->blocked, NULL) < 0)
         goto fail;
-    s->fd = signalfd(-1, &blocked, SFD_NONBLOCK | SFD_CLOEXEC);
+    s->fd = signalfd(-1, &s->blocked, SFD_NONBLOCK | SFD_CLOEXEC);
     if (s->fd < 0)
         goto fail;
     return s;
@@ -76,17 +77,38 @@ int signals_fd(const struct signals *s)
     return s->fd;
 }
 
+const sigset_t *signals_blocked(const struct signals *s)
+{
+    return &s->blocked;
+}
+
+int signals_io_signal(void)
+{
+    return SIGRTMAX;
+}
+
+/* What the kernel queued for the loop's listeners (loop_add_listener): their
+ * I/O signal, or the SIGIO that replaces it when its queue is full. The loop
+ * hears of those sockets from epoll whenever it reads this fd. */
+static bool is_listener_notice(const struct signalfd_siginfo *info)
+{
+    int code = info->ssi_code;
+    return ((int)info->ssi_signo == signals_io_signal() && code > 0 && code <= POLL_HUP) ||
+           (info->ssi_signo == SIGIO && code == SI_KERNEL);
+}
+
 UTIL_HOT int signals_next(struct signals *s)
 {
     struct signalfd_siginfo info;
 #ifdef __clang_analyzer__
     info.ssi_signo = 0; /* (see dispatch_once) */
+    info.ssi_code = 0;
 #endif
     for (;;) {
         long n = util_sys6(SYS_read, s->fd, (long)&info, sizeof info, 0, 0, 0);
-        if (n == (long)sizeof info)
+        if (n == (long)sizeof info && !is_listener_notice(&info))
             return (int)info.ssi_signo;
-        if (n == -EINTR)
+        if (n == (long)sizeof info || n == -EINTR)
             continue;
         return 0;
     }

@@ -1042,6 +1042,13 @@ UTIL_HOT static void on_signal_fd(struct loop *loop, int fd, uint32_t events, vo
         handle_signal(sup, sig);
 }
 
+/* The same, for a signal the loop took in its own wait (sigtimedwait). */
+UTIL_HOT static void on_signal_taken(struct loop *loop, int sig, void *data)
+{
+    (void)loop;
+    handle_signal(data, sig);
+}
+
 /* --- health verdicts --- */
 
 static void decide_unhealthy(struct supervisor *sup, const struct health_check_result *last)
@@ -1326,6 +1333,8 @@ static int setup(struct supervisor *sup, const struct resil_config *cfg, char **
         plan_exit(sup, 70, "resil-init failed: cannot set up the event loop: %s", strerror(errno));
         return 70;
     }
+    loop_set_signal_wait(sup->loop, signals_fd(sup->signals), signals_blocked(sup->signals),
+                         signals_io_signal(), on_signal_taken, sup);
     sup->grace_timer = loop_timer_new(sup->loop, on_grace_expired, sup);
     sup->backoff_timer = loop_timer_new(sup->loop, on_backoff_done, sup);
     sup->delay_timer = loop_timer_new(sup->loop, on_delay_over, sup);

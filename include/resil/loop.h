@@ -1,8 +1,10 @@
-/* The one event loop: epoll over file descriptors and timerfd-backed timers.
- * Nothing here sleeps except epoll_wait, and with no armed timer it waits forever. */
+/* The one event loop: epoll over file descriptors and timerfd-backed timers,
+ * or sigtimedwait while only signals can end the wait. Nothing here sleeps
+ * except those waits, and with no armed timer they wait forever. */
 #ifndef RESIL_LOOP_H
 #define RESIL_LOOP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -10,6 +12,7 @@ struct loop;
 struct loop_timer;
 
 typedef void (*loop_fd_cb)(struct loop *loop, int fd, uint32_t events, void *data);
+typedef void (*loop_signal_cb)(struct loop *loop, int signo, void *data);
 typedef void (*loop_timer_cb)(struct loop *loop, struct loop_timer *timer, void *data);
 
 struct loop *loop_new(void);
@@ -17,6 +20,16 @@ void loop_free(struct loop *loop);
 
 /* events are EPOLLIN / EPOLLOUT / EPOLLPRI ... The fd stays owned by the caller. */
 int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb, void *data);
+/* A listening socket (EPOLLIN): with a signal wait set, the kernel also
+ * tells of its connections by the I/O signal, so the loop can keep waiting in
+ * sigtimedwait while it is open. */
+int loop_add_listener(struct loop *loop, int fd, loop_fd_cb cb, void *data);
+/* Signals are blocked and read from signal_fd (a watch of its own): while
+ * nothing but a signal can end the wait, the loop waits in sigtimedwait on
+ * set instead and passes each signal it takes to cb, the listeners' I/O
+ * signal (io_signo, with a kernel's si_code) to their own callbacks. */
+void loop_set_signal_wait(struct loop *loop, int signal_fd, const sigset_t *set, int io_signo,
+                          loop_signal_cb cb, void *data);
 int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
 void loop_del_fd(struct loop *loop, int fd);
 

@@ -1,8 +1,9 @@
-/* Signals: everything catchable is blocked and read from a signalfd, so the loop
- * sees signals as ordinary events and resil-init is never interrupted. */
+/* Signals: everything catchable is blocked and taken by the loop (from a
+ * signalfd, or in its own sigtimedwait), so resil-init is never interrupted. */
 #ifndef RESIL_SIGNALS_H
 #define RESIL_SIGNALS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -14,7 +15,13 @@ struct signals;
  * and opens the signalfd. NULL on failure (errno set). */
 struct signals *signals_setup(void);
 int signals_fd(const struct signals *s);
-/* Next pending signal number, or 0 when none is left. */
+/* The set blocked and read, for the loop's sigtimedwait. */
+const sigset_t *signals_blocked(const struct signals *s);
+/* The signal the loop's listeners raise (F_SETSIG): SIGRTMAX, with a kernel's
+ * si_code, so the same number sent by kill() still reaches the app. */
+int signals_io_signal(void);
+/* Next pending signal number, or 0 when none is left; the listeners' I/O
+ * signals are skipped (epoll reports those sockets itself). */
 int signals_next(struct signals *s);
 /* In the forked child: the mask and dispositions resil-init inherited. Async-signal-safe. */
 void signals_restore_in_child(const struct signals *s);

@@ -86,20 +86,42 @@ def hex_bytes(arg):
 
 
 def signals_read(calls):
-    """Indexes and numbers of the signals resil-init took from its signalfd."""
+    """Indexes and numbers of the signals resil-init took, and how: from its
+    signalfd ("read") or straight from the kernel ("rt_sigtimedwait", its wait
+    while nothing but a signal can wake it)."""
     fds = {res for name, _, res in calls if name == "signalfd4"}
     out = []
     for i, (name, args, res) in enumerate(calls):
         fd = args.split(",", 1)[0]
         if name == "read" and fd in fds and res == "128":
             data = hex_bytes(args.split(",", 1)[1])
-            out.append((i, int.from_bytes(data[:4], "little")))
+            out.append((i, int.from_bytes(data[:4], "little"), name))
+        elif name == "rt_sigtimedwait" and res.isdigit():
+            out.append((i, int(res), name))
     return out
+
+
+def wait_timeout(name, args):
+    """The timeout of a wait resil-init made ("-1", "0", or a timespec), or
+    None when the call is not one of its waits."""
+    if name.startswith("epoll_") and "wait" in name:
+        return args.split(", ")[3]
+    if name == "rt_sigtimedwait":
+        return re.search(r"(NULL|\{tv_sec=[^}]*\}), 8$", args).group(1)
+    return None
+
+
+def strace_signame(name):
+    """How strace names a signal: SIGRTMAX is SIGRT_32 (the kernel's
+    real-time signals are counted from 32)."""
+    number = getattr(signal, "SIG" + name)
+    return f"SIGRT_{number - 32}" if number >= 32 else f"SIG{name}"
 
 
 CASES = {
     # name: (pid1, options, [(signal sent, signal the app must get)])
     "pid1": (True, [], [("USR1", "USR1"), ("TERM", "TERM")]),
+    "pid1-rtmax": (True, [], [("RTMAX", "RTMAX"), ("TERM", "TERM")]),
     "pid1-rewrite-debug": (True, ["-r", "USR1:USR2", "--log-level", "debug"],
                            [("USR1", "USR2"), ("HUP", "HUP"), ("TERM", "TERM")]),
     "subreaper-single-child": (False, ["-c"], [("USR2", "USR2"), ("INT", "INT")]),
@@ -108,9 +130,13 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_forwarded_signal_is_the_first_thing_resil_init_acts_on(tmp_path, case):
-    """Right after reading a forwarded signal from its signalfd, resil-init's
-    next system call is the kill() that passes it on: no log line, no
-    status.json, no timer comes first."""
+    """Right after taking a forwarded signal, resil-init's next system call is
+    the kill() that passes it on: no log line, no status.json, no timer comes
+    first. While it waits with nothing else to do (control.sock open, no timer
+    armed), it takes the signal straight from the kernel in rt_sigtimedwait,
+    not through epoll and a read() of its signalfd. SIGRTMAX, which the
+    kernel raises for control.sock's connections, is still the app's when
+    kill() sends it."""
     require_bin()
     require_strace()
     pid1, opts, sends = CASES[case]
@@ -135,10 +161,12 @@ def test_a_forwarded_signal_is_the_first_thing_resil_init_acts_on(tmp_path, case
     taken = signals_read(calls)
     for sent, got in expected:
         number = getattr(signal, "SIG" + sent)
-        at = [i for i, signo in taken if signo == number]
-        assert at, f"SIG{sent} was never read from the signalfd: {taken!r}"
+        at = [i for i, signo, _ in taken if signo == number]
+        assert at, f"SIG{sent} was never taken: {taken!r}"
+        how = next(h for i, _, h in taken if i == at[0])
+        assert how == "rt_sigtimedwait", f"SIG{sent}, sent to an idle resil-init, came by {how}"
         name, args, _ = calls[at[0] + 1]
-        assert name == "kill" and args.endswith(f"SIG{got}"), (
+        assert name == "kill" and args.endswith(strace_signame(got)), (
             f"after reading SIG{sent}, resil-init's next system call was {name}({args}), not "
             f"the kill() forwarding SIG{got}; the calls that followed: "
             f"{[c[0] for c in calls[at[0] + 1:at[0] + 12]]}")
@@ -154,7 +182,7 @@ STOP_ENDS = {
 @pytest.mark.parametrize("case", sorted(STOP_ENDS))
 def test_after_forwarding_sigterm_resil_init_waits_before_its_bookkeeping(tmp_path, case):
     """After the kill() that forwards SIGTERM, resil-init gives the CPU to the
-    app: it waits in epoll before its log line, status.json or grace timer
+    app: it waits (epoll, or sigtimedwait) before its log line, status.json or grace timer
     (none of which may come between the kill and that wait). They come all
     the same: the line is logged, status.json says "stopping", and the grace
     still ends an app that ignores SIGTERM."""
@@ -183,13 +211,14 @@ def test_after_forwarding_sigterm_resil_init_waits_before_its_bookkeeping(tmp_pa
     kill = next(i for i, (name, args, _) in enumerate(calls)
                 if name == "kill" and args.endswith("SIGTERM"))
     wait = next((i for i in range(kill + 1, len(calls))
-                 if names[i].startswith("epoll_") and "wait" in names[i]), None)
+                 if wait_timeout(*calls[i][:2]) is not None), None)
     assert wait is not None, f"no wait after the kill: {names[kill:]}"
     between = names[kill + 1:wait]
     assert all(n in ("kill", "sched_yield", "read", "clock_gettime") for n in between), (
         f"between the kill() and the next wait, resil-init did {between}")
     waited = calls[wait]
-    assert waited[1].split(", ")[3] != "0", f"that wait did not wait: {waited}"
+    assert wait_timeout(*waited[:2]) not in ("0", "{tv_sec=0, tv_nsec=0}"), (
+        f"that wait did not wait: {waited}")
 
 
 def ctxsw(pid):
@@ -285,7 +314,7 @@ def test_the_state_dir_is_made_after_the_app_started_not_on_the_way(tmp_path, pi
     """The state directory, control.sock and the first status.json are not on
     the way from the fork to the app's exec (the exec wakes resil-init, which
     would run first): between the fork and the first of them resil-init has
-    waited in epoll. They do come, while the app runs."""
+    waited (epoll, or sigtimedwait). They do come, while the app runs."""
     require_bin()
     require_strace()
     if pid1:
@@ -305,7 +334,7 @@ def test_the_state_dir_is_made_after_the_app_started_not_on_the_way(tmp_path, pi
     assert forks, f"no fork in {names}"
     at_state = [i for i, (_, args, _) in enumerate(calls) if hex_of(state) in args]
     assert at_state, "the state directory was never touched"
-    waits = [i for i, n in enumerate(names) if n.startswith("epoll_") and "wait" in n
+    waits = [i for i, (n, args, _) in enumerate(calls) if wait_timeout(n, args) is not None
              and forks[0] < i < at_state[0]]
     assert forks[0] < at_state[0] and waits, (
         f"the state directory was made on the way from the fork to the app's exec: "

@@ -8,8 +8,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "resil/loop.h"
@@ -456,6 +462,196 @@ static void after_wait_work_is_refused_when_the_list_is_full_and_can_be_dropped(
     loop_free(loop);
 }
 
+/* --- the signal wait (loop_set_signal_wait) --- */
+
+struct sigwait_fixture {
+    struct loop *loop;
+    sigset_t set, saved;
+    int sfd;
+    int taken;       /* last signal passed to the signal callback */
+    int by_signalfd; /* signals the signalfd's watch read */
+    int accepted;
+    bool gave_up;
+    struct loop_timer *deadline;
+};
+
+static void took_signal(struct loop *loop, int signo, void *data)
+{
+    struct sigwait_fixture *f = data;
+    f->taken = signo;
+    loop_stop(loop);
+}
+
+static void read_signalfd(struct loop *loop, int fd, uint32_t events, void *data)
+{
+    (void)events;
+    struct sigwait_fixture *f = data;
+    struct signalfd_siginfo info;
+    while (read(fd, &info, sizeof info) == (ssize_t)sizeof info)
+        f->by_signalfd++;
+    loop_stop(loop);
+}
+
+static void give_up(struct loop *loop, struct loop_timer *t, void *data)
+{
+    (void)t;
+    struct sigwait_fixture *f = data;
+    f->gave_up = true;
+    loop_stop(loop);
+}
+
+static void accept_one(struct loop *loop, int fd, uint32_t events, void *data)
+{
+    (void)events;
+    struct sigwait_fixture *f = data;
+    int c = accept(fd, NULL, NULL);
+    if (c >= 0) {
+        f->accepted++;
+        close(c);
+    }
+    loop_stop(loop);
+}
+
+static void sigwait_setup(struct sigwait_fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    sigemptyset(&f->set);
+    sigaddset(&f->set, SIGUSR1);
+    sigaddset(&f->set, SIGIO);
+    sigaddset(&f->set, SIGRTMAX);
+    assert_int_equal(sigprocmask(SIG_BLOCK, &f->set, &f->saved), 0);
+    f->sfd = signalfd(-1, &f->set, SFD_NONBLOCK | SFD_CLOEXEC);
+    assert_true(f->sfd >= 0);
+    f->loop = loop_new();
+    assert_int_equal(loop_add_fd(f->loop, f->sfd, EPOLLIN, read_signalfd, f), 0);
+    loop_set_signal_wait(f->loop, f->sfd, &f->set, SIGRTMAX, took_signal, f);
+    /* On the short list (no timerfd): it leaves the signal wait in use. */
+    f->deadline = loop_timer_new(f->loop, give_up, f);
+    assert_int_equal(loop_timer_arm_by_wait(f->deadline, 5000), 0);
+}
+
+static void sigwait_teardown(struct sigwait_fixture *f)
+{
+    struct signalfd_siginfo info;
+    while (read(f->sfd, &info, sizeof info) == (ssize_t)sizeof info) {
+    }
+    loop_timer_free(f->deadline);
+    loop_free(f->loop);
+    close(f->sfd);
+    assert_int_equal(sigprocmask(SIG_SETMASK, &f->saved, NULL), 0);
+}
+
+static int listener(struct sockaddr_un *addr)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    memset(addr, 0, sizeof *addr);
+    addr->sun_family = AF_UNIX;
+    /* Abstract: nothing to clean up on disk. */
+    snprintf(addr->sun_path + 1, sizeof addr->sun_path - 1, "resil-test-loop-%d", (int)getpid());
+    assert_int_equal(bind(fd, (struct sockaddr *)addr, sizeof *addr), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    return fd;
+}
+
+static int connect_to(const struct sockaddr_un *addr)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (const struct sockaddr *)addr, sizeof *addr), 0);
+    return fd;
+}
+
+/* With nothing but signals able to end the wait, the loop takes them itself
+ * (sigtimedwait) and the signalfd is never read. */
+static void an_idle_loop_takes_a_signal_in_its_own_wait(void **state)
+{
+    (void)state;
+    struct sigwait_fixture f;
+    sigwait_setup(&f);
+    kill(getpid(), SIGUSR1);
+    assert_int_equal(loop_run(f.loop), 0);
+    assert_int_equal(f.taken, SIGUSR1);
+    assert_int_equal(f.by_signalfd, 0);
+    sigwait_teardown(&f);
+}
+
+/* An armed timerfd can end the wait too: then it is epoll's, and the signal
+ * comes by the signalfd. */
+static void with_a_timerfd_armed_signals_come_by_the_signalfd(void **state)
+{
+    (void)state;
+    struct sigwait_fixture f;
+    sigwait_setup(&f);
+    struct counter c = {0};
+    struct loop_timer *t = loop_timer_new(f.loop, count_and_stop, &c);
+    assert_int_equal(loop_timer_arm(t, 10000), 0);
+    kill(getpid(), SIGUSR1);
+    assert_int_equal(loop_run(f.loop), 0);
+    assert_int_equal(f.by_signalfd, 1);
+    assert_int_equal(f.taken, 0);
+    /* Once it is disarmed, the loop's own wait is back. */
+    loop_timer_disarm(t);
+    kill(getpid(), SIGUSR1);
+    assert_int_equal(loop_run(f.loop), 0);
+    assert_int_equal(f.taken, SIGUSR1);
+    assert_int_equal(f.by_signalfd, 1);
+    loop_timer_free(t);
+    sigwait_teardown(&f);
+}
+
+/* A listener does not hold the loop in epoll: a connection reaches its
+ * callback by the I/O signal, and that signal is not passed on as one. */
+static void a_listeners_connection_ends_the_signal_wait(void **state)
+{
+    (void)state;
+    struct sigwait_fixture f;
+    sigwait_setup(&f);
+    struct sockaddr_un addr;
+    int lfd = listener(&addr);
+    assert_int_equal(loop_add_listener(f.loop, lfd, accept_one, &f), 0);
+    int c = connect_to(&addr);
+    assert_int_equal(loop_run(f.loop), 0);
+    assert_false(f.gave_up);
+    assert_int_equal(f.accepted, 1);
+    assert_int_equal(f.taken, 0);
+    assert_int_equal(f.by_signalfd, 0);
+    /* The same number sent by kill() is a signal like any other. */
+    kill(getpid(), SIGRTMAX);
+    assert_int_equal(loop_run(f.loop), 0);
+    assert_int_equal(f.taken, SIGRTMAX);
+    loop_del_fd(f.loop, lfd);
+    close(c);
+    close(lfd);
+    sigwait_teardown(&f);
+}
+
+/* With no room to queue the I/O signal the kernel raises a bare SIGIO: the
+ * loop then asks epoll which listener it was. */
+static void a_full_signal_queue_still_reaches_the_listener(void **state)
+{
+    (void)state;
+    struct sigwait_fixture f;
+    sigwait_setup(&f);
+    struct sockaddr_un addr;
+    int lfd = listener(&addr);
+    assert_int_equal(loop_add_listener(f.loop, lfd, accept_one, &f), 0);
+    struct rlimit saved, none = {.rlim_cur = 0};
+    assert_int_equal(getrlimit(RLIMIT_SIGPENDING, &saved), 0);
+    none.rlim_max = saved.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_SIGPENDING, &none), 0);
+    int c = connect_to(&addr);
+    assert_int_equal(setrlimit(RLIMIT_SIGPENDING, &saved), 0);
+    assert_int_equal(loop_run(f.loop), 0);
+    assert_false(f.gave_up);
+    assert_int_equal(f.accepted, 1);
+    assert_int_equal(f.taken, 0);
+    loop_del_fd(f.loop, lfd);
+    close(c);
+    close(lfd);
+    sigwait_teardown(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +670,10 @@ int main(void)
         cmocka_unit_test(after_wait_work_runs_after_max_ms_when_nothing_comes),
         cmocka_unit_test(after_wait_work_goes_before_the_rest_of_the_turn),
         cmocka_unit_test(after_wait_work_is_refused_when_the_list_is_full_and_can_be_dropped),
+        cmocka_unit_test(an_idle_loop_takes_a_signal_in_its_own_wait),
+        cmocka_unit_test(with_a_timerfd_armed_signals_come_by_the_signalfd),
+        cmocka_unit_test(a_listeners_connection_ends_the_signal_wait),
+        cmocka_unit_test(a_full_signal_queue_still_reaches_the_listener),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

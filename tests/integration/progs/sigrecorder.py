@@ -19,7 +19,7 @@ import sys
 import time
 
 RECORDED = ["HUP", "INT", "QUIT", "USR1", "USR2", "TERM", "WINCH", "CONT", "URG", "ALRM", "TSTP",
-            "TTIN", "TTOU"]
+            "TTIN", "TTOU", "RTMAX"]
 STOP = {signal.SIGTERM, signal.SIGINT}
 
 log_path = None
