@@ -66,7 +66,7 @@ struct loop {
         int io_signo;
         loop_signal_cb cb;
         void *data;
-        bool recheck_listeners; /* the I/O signal's queue overflowed: epoll once */
+        bool recheck_listeners; /* epoll must look at the listeners once more */
     } sigwait;
 };
 
@@ -130,6 +130,9 @@ int loop_mod_fd(struct loop *loop, int fd, uint32_t events)
     struct epoll_event ev = {.events = events, .data.ptr = w};
     if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
         return -1;
+    /* A listener let in again: what waited meanwhile was told, and dropped. */
+    if (w->signal_driven && !(w->events & EPOLLIN) && (events & EPOLLIN))
+        loop->sigwait.recheck_listeners = true;
     w->events = events;
     return 0;
 }
@@ -510,13 +513,17 @@ UTIL_HOT static int dispatch_once(struct loop *loop)
         errno = (int)-n;
         return errno == EINTR ? 0 : -1;
     }
-    if (n == 0)
-        loop->sigwait.recheck_listeners = false;
+    /* The signalfd's reader drops the I/O signals (signals_next): a listener
+     * served here may keep connections that no signal will tell of, so epoll
+     * looks again before the signal wait takes over. */
+    loop->sigwait.recheck_listeners = false;
     for (long i = 0; i < n; i++) {
         struct watch *w = events[i].data.ptr;
         run_after_wait(loop); /* armed before the wait, or by the last callback */
-        if (w && w->fd >= 0)
+        if (w && w->fd >= 0) {
+            loop->sigwait.recheck_listeners |= w->signal_driven;
             w->cb(loop, w->fd, events[i].events, w->data);
+        }
     }
     if (n == 0)
         run_after_wait(loop); /* the wait timed out */

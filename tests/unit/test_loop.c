@@ -554,6 +554,21 @@ static int listener(struct sockaddr_un *addr)
     return fd;
 }
 
+/* A listener in the fixture's loop, whose callback accepts one connection. */
+static int watched_listener(struct sigwait_fixture *f, struct sockaddr_un *addr)
+{
+    int fd = listener(addr);
+    assert_int_equal(loop_add_listener(f->loop, fd, accept_one, f), 0);
+    return fd;
+}
+
+static void sigwait_teardown_listener(struct sigwait_fixture *f, int fd)
+{
+    loop_del_fd(f->loop, fd);
+    close(fd);
+    sigwait_teardown(f);
+}
+
 static int connect_to(const struct sockaddr_un *addr)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -608,8 +623,7 @@ static void a_listeners_connection_ends_the_signal_wait(void **state)
     struct sigwait_fixture f;
     sigwait_setup(&f);
     struct sockaddr_un addr;
-    int lfd = listener(&addr);
-    assert_int_equal(loop_add_listener(f.loop, lfd, accept_one, &f), 0);
+    int lfd = watched_listener(&f, &addr);
     int c = connect_to(&addr);
     assert_int_equal(loop_run(f.loop), 0);
     assert_false(f.gave_up);
@@ -620,10 +634,8 @@ static void a_listeners_connection_ends_the_signal_wait(void **state)
     kill(getpid(), SIGRTMAX);
     assert_int_equal(loop_run(f.loop), 0);
     assert_int_equal(f.taken, SIGRTMAX);
-    loop_del_fd(f.loop, lfd);
     close(c);
-    close(lfd);
-    sigwait_teardown(&f);
+    sigwait_teardown_listener(&f, lfd);
 }
 
 /* With no room to queue the I/O signal the kernel raises a bare SIGIO: the
@@ -634,8 +646,7 @@ static void a_full_signal_queue_still_reaches_the_listener(void **state)
     struct sigwait_fixture f;
     sigwait_setup(&f);
     struct sockaddr_un addr;
-    int lfd = listener(&addr);
-    assert_int_equal(loop_add_listener(f.loop, lfd, accept_one, &f), 0);
+    int lfd = watched_listener(&f, &addr);
     struct rlimit saved, none = {.rlim_cur = 0};
     assert_int_equal(getrlimit(RLIMIT_SIGPENDING, &saved), 0);
     none.rlim_max = saved.rlim_max;
@@ -646,10 +657,68 @@ static void a_full_signal_queue_still_reaches_the_listener(void **state)
     assert_false(f.gave_up);
     assert_int_equal(f.accepted, 1);
     assert_int_equal(f.taken, 0);
-    loop_del_fd(f.loop, lfd);
     close(c);
-    close(lfd);
-    sigwait_teardown(&f);
+    sigwait_teardown_listener(&f, lfd);
+}
+
+/* Epoll's turn drops the I/O signals it reads: connections a listener left
+ * waiting there are still accepted once the signal wait is back. */
+static void a_backlog_left_in_epolls_turn_is_not_lost(void **state)
+{
+    (void)state;
+    struct sigwait_fixture f;
+    sigwait_setup(&f);
+    struct sockaddr_un addr;
+    int lfd = watched_listener(&f, &addr);
+    struct counter c = {0};
+    struct loop_timer *t = loop_timer_new(f.loop, count_and_stop, &c);
+    assert_int_equal(loop_timer_arm(t, 10000), 0); /* holds the loop in epoll */
+    int c1 = connect_to(&addr), c2 = connect_to(&addr);
+    assert_int_equal(loop_run(f.loop), 0);
+    assert_int_equal(f.accepted, 1);
+    loop_timer_disarm(t);
+    assert_int_equal(loop_run(f.loop), 0);
+    assert_false(f.gave_up);
+    assert_int_equal(f.accepted, 2);
+    loop_timer_free(t);
+    close(c1);
+    close(c2);
+    sigwait_teardown_listener(&f, lfd);
+}
+
+struct resume {
+    struct loop *loop;
+    int fd;
+};
+
+static void resume_listener(struct loop *loop, struct loop_timer *t, void *data)
+{
+    (void)loop;
+    (void)t;
+    struct resume *r = data;
+    assert_int_equal(loop_mod_fd(r->loop, r->fd, EPOLLIN), 0);
+}
+
+/* A paused listener (events 0, as conn.c does when out of descriptors)
+ * ignores its I/O signals; let in again, it still gets what came meanwhile. */
+static void a_paused_listener_gets_what_came_meanwhile(void **state)
+{
+    (void)state;
+    struct sigwait_fixture f;
+    sigwait_setup(&f);
+    struct sockaddr_un addr;
+    int lfd = watched_listener(&f, &addr);
+    assert_int_equal(loop_mod_fd(f.loop, lfd, 0), 0);
+    struct resume r = {f.loop, lfd};
+    struct loop_timer *t = loop_timer_new(f.loop, resume_listener, &r);
+    assert_int_equal(loop_timer_arm_by_wait(t, 50), 0);
+    int c = connect_to(&addr);
+    assert_int_equal(loop_run(f.loop), 0);
+    assert_false(f.gave_up);
+    assert_int_equal(f.accepted, 1);
+    loop_timer_free(t);
+    close(c);
+    sigwait_teardown_listener(&f, lfd);
 }
 
 int main(void)
@@ -674,6 +743,8 @@ int main(void)
         cmocka_unit_test(with_a_timerfd_armed_signals_come_by_the_signalfd),
         cmocka_unit_test(a_listeners_connection_ends_the_signal_wait),
         cmocka_unit_test(a_full_signal_queue_still_reaches_the_listener),
+        cmocka_unit_test(a_backlog_left_in_epolls_turn_is_not_lost),
+        cmocka_unit_test(a_paused_listener_gets_what_came_meanwhile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
