@@ -354,6 +354,14 @@ static int setup_easy(struct health *h, char *err, size_t errlen)
     return rc == CURLE_OK ? 0 : -1;
 }
 
+/* Timed by the loop's wait, not a timerfd: between checks the loop then
+ * still waits in sigtimedwait, and a SIGTERM is forwarded as fast as with no
+ * health check at all. (Millisecond precision is plenty for an interval.) */
+static void arm_next_check(struct health *h, uint64_t delay_ms)
+{
+    loop_timer_arm_by_wait(h->next_check, delay_ms);
+}
+
 static void start_check(struct loop *loop, struct loop_timer *timer, void *data)
 {
     (void)loop;
@@ -369,7 +377,7 @@ static void start_check(struct loop *loop, struct loop_timer *timer, void *data)
      * next loop turn, never inside this call. */
     if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
         log_error("health: cannot start a check of %s", h->shown_url);
-        loop_timer_arm(h->next_check, h->interval_ms);
+        arm_next_check(h, h->interval_ms);
         return;
     }
     h->in_flight = true;
@@ -519,7 +527,7 @@ static void schedule_next(struct health *h)
 {
     uint64_t due = h->check_started_ms + h->interval_ms;
     uint64_t now = loop_now_ms();
-    loop_timer_arm(h->next_check, due > now ? due - now : 0);
+    arm_next_check(h, due > now ? due - now : 0);
 }
 
 /* Runs after curl has returned: the supervisor's callback comes last, so it
@@ -739,7 +747,7 @@ void health_app_started(struct health *h)
     h->last_pass_verdict = HEALTH_VERDICT_PASS;
     h->state.status = HEALTH_STATUS_STARTING;
     h->state.consecutive_failures = 0;
-    loop_timer_arm(h->next_check, h->interval_ms);
+    arm_next_check(h, h->interval_ms);
 }
 
 void health_app_stopped(struct health *h)

@@ -122,6 +122,10 @@ CASES = {
     # name: (pid1, options, [(signal sent, signal the app must get)])
     "pid1": (True, [], [("USR1", "USR1"), ("TERM", "TERM")]),
     "pid1-rtmax": (True, [], [("RTMAX", "RTMAX"), ("TERM", "TERM")]),
+    # between two health checks (the first is 30 s away), nothing but a signal can wake it
+    "pid1-health-between-checks": (True, ["--health-url", "http://127.0.0.1:9/",
+                                          "--health-interval", "30s"],
+                                   [("USR1", "USR1"), ("TERM", "TERM")]),
     "pid1-rewrite-debug": (True, ["-r", "USR1:USR2", "--log-level", "debug"],
                            [("USR1", "USR2"), ("HUP", "HUP"), ("TERM", "TERM")]),
     "subreaper-single-child": (False, ["-c"], [("USR2", "USR2"), ("INT", "INT")]),
