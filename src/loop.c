@@ -451,22 +451,20 @@ UTIL_HOT static bool only_signals_can_wake(const struct loop *loop)
     return true;
 }
 
-/* A kernel's POLL_* code: the I/O signal of a listener, not one sent by kill(). */
-static bool is_io_notice(const struct loop *loop, const siginfo_t *si)
+UTIL_HOT bool loop_is_listener_notice(int io_signo, int signo, int code)
 {
-    return si->si_signo == loop->sigwait.io_signo && si->si_code > 0 && si->si_code <= POLL_HUP;
+    return (signo == io_signo && code > 0 && code <= POLL_HUP) ||
+           (signo == SIGIO && code == SI_KERNEL);
 }
 
 UTIL_HOT static void take_signal(struct loop *loop, const siginfo_t *si)
 {
-    if (is_io_notice(loop, si)) {
-        struct watch *w = find_watch(loop, si->si_fd);
-        if (w && w->signal_driven && (w->events & EPOLLIN))
+    if (loop_is_listener_notice(loop->sigwait.io_signo, si->si_signo, si->si_code)) {
+        struct watch *w = si->si_code == SI_KERNEL ? NULL : find_watch(loop, si->si_fd);
+        if (!w)
+            loop->sigwait.recheck_listeners = true; /* which ones: epoll tells */
+        else if (w->signal_driven && (w->events & EPOLLIN))
             w->cb(loop, w->fd, EPOLLIN, w->data);
-        return;
-    }
-    if (si->si_signo == SIGIO && si->si_code == SI_KERNEL) {
-        loop->sigwait.recheck_listeners = true; /* which ones: epoll tells */
         return;
     }
     loop->sigwait.cb(loop, si->si_signo, loop->sigwait.data);

@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "resil/loop.h"
 #include "resil/util.h"
 
 struct signals {
@@ -87,16 +88,6 @@ int signals_io_signal(void)
     return SIGRTMAX;
 }
 
-/* What the kernel queued for the loop's listeners (loop_add_listener): their
- * I/O signal, or the SIGIO that replaces it when its queue is full. The loop
- * hears of those sockets from epoll whenever it reads this fd. */
-static bool is_listener_notice(const struct signalfd_siginfo *info)
-{
-    int code = info->ssi_code;
-    return ((int)info->ssi_signo == signals_io_signal() && code > 0 && code <= POLL_HUP) ||
-           (info->ssi_signo == SIGIO && code == SI_KERNEL);
-}
-
 UTIL_HOT int signals_next(struct signals *s)
 {
     struct signalfd_siginfo info;
@@ -106,7 +97,9 @@ UTIL_HOT int signals_next(struct signals *s)
 #endif
     for (;;) {
         long n = util_sys6(SYS_read, s->fd, (long)&info, sizeof info, 0, 0, 0);
-        if (n == (long)sizeof info && !is_listener_notice(&info))
+        /* The listeners' notices: epoll reports those sockets itself. */
+        if (n == (long)sizeof info &&
+            !loop_is_listener_notice(signals_io_signal(), (int)info.ssi_signo, info.ssi_code))
             return (int)info.ssi_signo;
         if (n == (long)sizeof info || n == -EINTR)
             continue;

@@ -30,6 +30,10 @@ int loop_add_listener(struct loop *loop, int fd, loop_fd_cb cb, void *data);
  * signal (io_signo, with a kernel's si_code) to their own callbacks. */
 void loop_set_signal_wait(struct loop *loop, int signal_fd, const sigset_t *set, int io_signo,
                           loop_signal_cb cb, void *data);
+/* Whether a signal is the kernel's word about a listener, never the app's:
+ * io_signo with a POLL_* si_code, or the bare SIGIO (SI_KERNEL) it sends
+ * instead when the real-time queue is full. */
+bool loop_is_listener_notice(int io_signo, int signo, int code);
 int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
 void loop_del_fd(struct loop *loop, int fd);
 
